@@ -1,0 +1,186 @@
+"""PostgreSQL targets, opened the only way a probe may open them.
+
+One connection per probe run, autocommit (so never idle in transaction), read-only by
+default, with `connect_timeout`, `statement_timeout`, `lock_timeout` and
+`application_name=incident_lab`. SQL is read from the probe's `sql/` folder, choosing
+the file written for the server's version (`NAME_post_140000.sql` on 14 and later,
+`NAME.sql` otherwise), and every statement sent is recorded as the probe's test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from incident_lab.exceptions import TargetError
+from incident_lab.redaction import register_secret
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from incident_lab.probe import Probe
+
+APPLICATION_NAME = "incident_lab"
+LOCK_TIMEOUT_MS = 500
+STATEMENT_TIMEOUT_MS = 3000
+TOO_MANY_CLIENTS = "53300"
+
+_VERSIONED_SQL = re.compile(r"^(?P<name>.+)_post_(?P<version>\d{6})\.sql$")
+
+
+@dataclass(frozen=True)
+class PostgresTarget:
+    """A PostgreSQL server named by a libpq URI, keyword/value conninfo or service name."""
+
+    conninfo: str
+    label: str
+
+    @classmethod
+    def parse(cls, reference: str) -> PostgresTarget:
+        from psycopg import conninfo as libpq
+
+        reference = reference.strip()
+        if not reference:
+            raise TargetError("empty PostgreSQL target")
+        if "://" in reference or "=" in reference:
+            text = reference
+        elif re.fullmatch(r"[A-Za-z0-9_.-]+", reference):
+            text = f"service={reference}"
+        else:
+            raise TargetError(f"not a PostgreSQL URI, conninfo or service name: {reference[:40]!r}")
+        try:
+            parts = libpq.conninfo_to_dict(text)
+        except Exception as error:
+            raise TargetError(f"malformed PostgreSQL target: {str(error).splitlines()[0]}") from None
+        register_secret(parts.get("password"))  # type: ignore[arg-type]
+        return cls(text, _label(parts))
+
+    @contextmanager
+    def session(self, probe: Probe, budget_seconds: float) -> Iterator[PostgresSession]:
+        session = PostgresSession(self.conninfo, probe.module_dir / "sql", budget_seconds)
+        try:
+            yield session
+        finally:
+            session.close()
+
+
+def _label(parts: Mapping[str, Any]) -> str:
+    """The target as people can safely read it: a URI without the password."""
+    if "service" in parts and "host" not in parts:
+        return f"service={parts['service']}"
+    user = f"{quote(str(parts['user']))}@" if parts.get("user") else ""
+    host = str(parts.get("host", ""))
+    port = f":{parts['port']}" if parts.get("port") else ""
+    database = quote(str(parts.get("dbname", "")))
+    if host.startswith("/"):
+        return f"postgresql://{user}{port}/{database}?host={host}"
+    return f"postgresql://{user}{host}{port}/{database}"
+
+
+def is_too_many_clients(error: BaseException) -> bool:
+    """True for the server's refusal of a new connection because every slot is taken."""
+    return getattr(error, "sqlstate", None) == TOO_MANY_CLIENTS or any(
+        phrase in str(error)
+        for phrase in ("too many clients already", "remaining connection slots are reserved")
+    )
+
+
+class PostgresSession:
+    """The opened target handed to a PostgreSQL probe."""
+
+    def __init__(self, conninfo: str, sql_dir: Path, budget_seconds: float) -> None:
+        self._conninfo = conninfo
+        self._sql_dir = sql_dir
+        self._budget = budget_seconds
+        self._connection: psycopg.Connection[Any] | None = None
+        self.tested: list[str] = []
+
+    def connect(self) -> None:
+        """Open the probe's one connection (queries do this on first use)."""
+        if self._connection is not None:
+            return
+        import psycopg
+
+        statement_ms = int(min(STATEMENT_TIMEOUT_MS, self._budget * 500))
+        lock_ms = min(LOCK_TIMEOUT_MS, statement_ms)
+        settings = {
+            "statement_timeout": statement_ms,
+            "lock_timeout": lock_ms,
+            "idle_in_transaction_session_timeout": statement_ms * 2,
+            "default_transaction_read_only": "on",
+        }
+        ours = " ".join(f"-c {name}={value}" for name, value in settings.items())
+        given = psycopg.conninfo.conninfo_to_dict(self._conninfo).get("options", "")
+        self._connection = psycopg.connect(
+            self._conninfo,
+            application_name=APPLICATION_NAME,
+            connect_timeout=max(2, min(10, int(self._budget / 2))),
+            options=f"{given} {ours}".strip(),
+            autocommit=True,
+        )
+
+    @property
+    def server_version_num(self) -> int:
+        self.connect()
+        assert self._connection is not None
+        return self._connection.info.server_version
+
+    def sql(self, name: str) -> str:
+        """The text of `sql/NAME.sql` written for this server's version."""
+        version = self.server_version_num
+        candidates = [
+            (int(match["version"]), path)
+            for path in self._sql_dir.glob(f"{name}_post_*.sql")
+            if (match := _VERSIONED_SQL.match(path.name))
+            and match["name"] == name
+            and int(match["version"]) <= version
+        ]
+        path = max(candidates)[1] if candidates else self._sql_dir / f"{name}.sql"
+        return path.read_text()
+
+    def query(
+        self,
+        name: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        table: tuple[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Run the named SQL file and return its rows as dicts; `table` (schema, name)
+        fills a `{table}` placeholder, quoted as an identifier."""
+        text = self.sql(name)
+        if table is not None:
+            from psycopg import sql
+
+            self.connect()
+            assert self._connection is not None
+            text = sql.SQL(text).format(table=sql.Identifier(*table)).as_string(self._connection)
+        return self.execute(text, params)
+
+    def execute(self, text: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run one statement; it is recorded verbatim as part of the probe's test."""
+        from psycopg.rows import dict_row
+
+        self.connect()
+        assert self._connection is not None
+        self.tested.append(text.strip() + (f"\n-- with {dict(params)}" if params else ""))
+        with self._connection.cursor(row_factory=dict_row) as cursor:
+            cursor.execute(text, params)  # type: ignore[arg-type]
+            return cursor.fetchall() if cursor.description else []
+
+    def cancel(self) -> None:
+        """Stop the running statement; called when the probe overruns its budget."""
+        if self._connection is not None:
+            # The budget is spent and the result already says so; a failed cancel adds nothing.
+            with contextlib.suppress(Exception):
+                self._connection.cancel_safe(timeout=1.0)
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None

@@ -1,0 +1,246 @@
+"""What a probe is, and how one runs without ever hurting the caller.
+
+A probe is a function decorated with `@probe`. Its first argument is the opened
+target (a `PostgresSession`, say); its keyword-only arguments are its parameters,
+typed and documented with `Annotated[type, "what it means"]` and given defaults.
+It returns a `Finding` built with `confirmed`, `refuted` or `inconclusive`.
+
+`run_probe` validates parameters before anything connects, runs the probe within
+its time budget, and turns every error, timeout or unreachable target into an
+inconclusive `Result` that carries the reason.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+import time
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from incident_lab.exceptions import ParameterError
+from incident_lab.redaction import scrub
+from incident_lab.result import Metric, Result, Table, format_time, utc_now
+
+log = logging.getLogger("incident_lab")
+
+BUDGET_PARAM = "budget_seconds"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a probe concluded, before the runner adds timing and provenance."""
+
+    verdict: bool | None
+    summary: str
+    evidence: Sequence[Table] = ()
+    metrics: Mapping[str, tuple[float | int | None, str]] = field(default_factory=dict)
+    hints: Sequence[str] = ()
+
+
+def confirmed(summary: str, **details: Any) -> Finding:
+    """The hypothesis holds: the evidence shows it."""
+    return Finding(True, summary, **details)
+
+
+def refuted(summary: str, **details: Any) -> Finding:
+    """The hypothesis does not hold: the probe looked and found the opposite."""
+    return Finding(False, summary, **details)
+
+
+def inconclusive(reason: str, **details: Any) -> Finding:
+    """The probe cannot tell, and says why."""
+    return Finding(None, reason, **details)
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: type
+    default: Any
+    doc: str
+
+    @property
+    def type_name(self) -> str:
+        return "list[str]" if self.type is list else self.type.__name__
+
+    def coerce(self, value: Any) -> Any:
+        """Accept the value as typed, or as text from a command line or form."""
+        try:
+            return _coerce(self.type, value)
+        except (TypeError, ValueError):
+            raise ParameterError(f"parameter {self.name} must be {self.type_name}, got {value!r}") from None
+
+
+def _coerce(kind: type, value: Any) -> Any:
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in {"true", "yes", "on", "1"}:
+            return True
+        if isinstance(value, str) and value.strip().lower() in {"false", "no", "off", "0"}:
+            return False
+        raise ValueError(value)
+    if kind is int:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError(value)
+        if isinstance(value, int | float):
+            return int(value)
+        return int(str(value).strip())
+    if kind is float:
+        if isinstance(value, bool):
+            raise ValueError(value)
+        number = float(value if isinstance(value, int | float) else str(value).strip())
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ValueError(value)
+        return number
+    if kind is str:
+        if not isinstance(value, str):
+            raise TypeError(value)
+        return value
+    if kind is list:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+            return list(value)
+        raise TypeError(value)
+    raise TypeError(kind)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A registered hypothesis probe."""
+
+    id: str
+    hypothesis: str
+    test: str
+    target_kind: str
+    function: Callable[..., Finding]
+    params: tuple[Param, ...]
+    budget_seconds: float
+    source: str = ""
+
+    @property
+    def module_dir(self) -> Path:
+        return Path(inspect.getfile(self.function)).parent
+
+    def param(self, name: str) -> Param:
+        for param in self.params:
+            if param.name == name:
+                return param
+        raise ParameterError(
+            f"probe {self.id} has no parameter {name!r} (it takes: {', '.join(p.name for p in self.params)})"
+        )
+
+    def bind(self, values: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Validate and complete parameters; raise `ParameterError` before anything connects."""
+        given = dict(values or {})
+        bound = {param.name: param.default for param in self.params}
+        for name, value in given.items():
+            bound[name] = self.param(name).coerce(value)
+        if bound[BUDGET_PARAM] <= 0:
+            raise ParameterError(f"parameter {BUDGET_PARAM} must be positive, got {bound[BUDGET_PARAM]}")
+        return bound
+
+
+def probe(
+    id: str,
+    *,
+    hypothesis: str,
+    test: str,
+    target: str,
+    budget_seconds: float = 10.0,
+) -> Callable[[Callable[..., Finding]], Probe]:
+    """Declare a hypothesis probe; its keyword-only arguments become its parameters."""
+
+    def declare(function: Callable[..., Finding]) -> Probe:
+        params = _params_of(function, id)
+        params += (
+            Param(BUDGET_PARAM, float, budget_seconds, "the most time the probe may take, in seconds"),
+        )
+        return Probe(id, hypothesis, test, target, function, params, budget_seconds)
+
+    return declare
+
+
+def _params_of(function: Callable[..., Finding], probe_id: str) -> tuple[Param, ...]:
+    hints = typing.get_type_hints(function, include_extras=True)
+    params = []
+    for name, spec in inspect.signature(function).parameters.items():
+        if spec.kind is not inspect.Parameter.KEYWORD_ONLY:
+            continue
+        hint = hints.get(name)
+        if typing.get_origin(hint) is not Annotated or spec.default is inspect.Parameter.empty:
+            raise TypeError(f"probe {probe_id}: parameter {name} needs Annotated[type, 'doc'] and a default")
+        kind, doc = typing.get_args(hint)[:2]
+        if typing.get_origin(kind) in (list, types.GenericAlias):
+            kind = list
+        params.append(Param(name, kind, spec.default, doc))
+    return tuple(params)
+
+
+def run_probe(
+    probe: Probe,
+    target: Any,
+    params: Mapping[str, Any] | None = None,
+    *,
+    hypothesis: str | None = None,
+) -> Result:
+    """Run one probe against one parsed target and return its result; never raises for a
+    failure of the probe or the target, only for the caller's own bad parameters."""
+    bound = probe.bind(params)
+    budget = bound[BUDGET_PARAM]
+    probe_params = {name: value for name, value in bound.items() if name != BUDGET_PARAM}
+    started = utc_now()
+    clock = time.monotonic()
+    outcome: dict[str, Any] = {}
+    session_holder: list[Any] = []
+
+    def work() -> None:
+        try:
+            with target.session(probe, budget) as session:
+                session_holder.append(session)
+                outcome["finding"] = probe.function(session, **probe_params)
+        except BaseException as error:  # a probe must never take its caller down
+            outcome["error"] = error
+
+    worker = threading.Thread(target=work, name=f"probe {probe.id}", daemon=True)
+    worker.start()
+    worker.join(budget)
+    session = session_holder[0] if session_holder else None
+    if worker.is_alive():
+        if session is not None:
+            session.cancel()
+        finding = inconclusive(f"the probe did not finish within its budget of {budget:g} s")
+        error: str | None = f"timeout: no answer within {budget:g} s"
+    elif "error" in outcome:
+        problem = outcome["error"]
+        detail = scrub(str(problem)).strip() or type(problem).__name__
+        finding = inconclusive(f"could not test: {detail.splitlines()[0]}")
+        error = f"{type(problem).__name__}: {detail}"
+        log.info("probe %s on %s failed: %s", probe.id, target.label, error)
+    else:
+        finding = outcome["finding"]
+        error = None
+    duration_ms = round((time.monotonic() - clock) * 1000, 1)
+    observed = format_time(utc_now())
+    return Result(
+        probe=probe.id,
+        hypothesis=hypothesis or probe.hypothesis,
+        verdict=finding.verdict,
+        summary=scrub(finding.summary),
+        test="\n\n".join(session.tested) if session is not None else "",
+        target=target.label,
+        started_at=format_time(started),
+        duration_ms=duration_ms,
+        params=bound,
+        evidence=tuple(finding.evidence),
+        metrics=tuple(Metric(name, value, unit, observed) for name, (value, unit) in finding.metrics.items()),
+        error=error,
+        hints=tuple(scrub(hint) for hint in finding.hints),
+    )

@@ -1,0 +1,57 @@
+"""Keep secrets out of everything incident_lab writes.
+
+Targets register the secrets they resolve (passwords, API keys); `scrub` replaces
+them, and anything shaped like a credential, in any text before it is shown, logged
+or archived.
+"""
+
+import re
+from collections.abc import Iterable
+
+MASK = "***"
+
+_known_secrets: set[str] = set()
+
+# Shapes that carry a credential even when we never saw the secret itself.
+_PATTERNS = [
+    (re.compile(r"(?P<keep>\b[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)[^@/\s]+(?=@)", re.I), r"\g<keep>" + MASK),
+    (re.compile(r"(?P<keep>\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s'\"]+)", re.I), r"\g<keep>" + MASK),
+    (re.compile(r"(?P<keep>[?&]password=)[^&\s]+", re.I), r"\g<keep>" + MASK),
+    (
+        re.compile(r"(?P<keep>\b(?:authorization|x-api-key|api-key)\s*[:=]\s*)(?:bearer\s+)?\S+", re.I),
+        r"\g<keep>" + MASK,
+    ),
+    (re.compile(r"\b(?:sk-(?:ant-|proj-|or-)?[A-Za-z0-9_-]{12,})"), MASK),
+]
+
+
+def register_secret(secret: str | None) -> None:
+    """Remember a secret so that `scrub` removes it wherever it appears."""
+    if secret and len(secret) >= 4:
+        _known_secrets.add(secret)
+
+
+def register_secrets(secrets: Iterable[str | None]) -> None:
+    for secret in secrets:
+        register_secret(secret)
+
+
+def scrub(text: str) -> str:
+    """Return `text` with every known secret and credential-shaped value masked."""
+    for secret in sorted(_known_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, MASK)
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def scrub_value(value: object) -> object:
+    """Scrub strings inside JSON-like data (dicts, lists, scalars)."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {key: scrub_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub_value(item) for item in value]
+    return value

@@ -1,0 +1,198 @@
+"""The probe result: a tri-state verdict with its evidence, and its JSON form.
+
+The JSON form is the contract between the command line, the notebook, the archive
+and users' scripts, so it round-trips losslessly: `Result.from_json(r.to_json()) == r`.
+Evidence tables hold JSON values only (timestamps as ISO 8601 text), which is what
+makes the round trip exact; `Table.frame` gives the pandas DataFrame.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from incident_lab.redaction import scrub, scrub_value
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MIME_TYPE = "application/vnd.incident-lab.result+json"
+
+JsonScalar = str | int | float | bool | None
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def format_time(moment: dt.datetime) -> str:
+    """UTC, millisecond precision, `Z` suffix: the one time format of the contract."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def parse_time(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def json_scalar(value: Any) -> JsonScalar:
+    """Turn a database or pandas value into a JSON scalar, keeping its meaning."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    if isinstance(value, dt.datetime):
+        return format_time(value) if value.tzinfo else value.isoformat()
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if hasattr(value, "item"):  # numpy scalars
+        return json_scalar(value.item())
+    if isinstance(value, list | tuple | set | frozenset):
+        return ", ".join(str(json_scalar(item)) for item in value)
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A named evidence table."""
+
+    name: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[JsonScalar, ...], ...]
+
+    @classmethod
+    def from_records(cls, name: str, records: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> Table:
+        rows = tuple(tuple(json_scalar(record.get(column)) for column in columns) for record in records)
+        return cls(name, tuple(columns), rows)
+
+    @classmethod
+    def from_frame(cls, name: str, frame: pd.DataFrame) -> Table:
+        rows = tuple(tuple(json_scalar(value) for value in row) for row in frame.itertuples(index=False))
+        return cls(name, tuple(str(column) for column in frame.columns), rows)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(list(self.rows), columns=list(self.columns))
+
+    def records(self) -> list[dict[str, JsonScalar]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "columns": list(self.columns), "rows": [list(row) for row in self.rows]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Table:
+        return cls(data["name"], tuple(data["columns"]), tuple(tuple(row) for row in data["rows"]))
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A named number with its unit and the time it was observed, for charts and re-runs."""
+
+    name: str
+    value: float | int | None
+    unit: str
+    at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "value": self.value, "unit": self.unit, "at": self.at}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Metric:
+        return cls(data["name"], data["value"], data["unit"], data["at"])
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one probe found about one hypothesis on one target."""
+
+    probe: str
+    hypothesis: str
+    verdict: bool | None
+    summary: str
+    test: str
+    target: str
+    started_at: str
+    duration_ms: float
+    params: dict[str, Any]
+    evidence: tuple[Table, ...] = ()
+    metrics: tuple[Metric, ...] = ()
+    error: str | None = None
+    hints: tuple[str, ...] = field(default=())
+
+    @property
+    def status(self) -> str:
+        """`true`, `false` or `inconclusive`: the verdict as a word."""
+        return {True: "true", False: "false", None: "inconclusive"}[self.verdict]
+
+    @property
+    def label(self) -> str:
+        """The verdict as the incident template writes it."""
+        return {True: "True", False: "False", None: "Inconclusive"}[self.verdict]
+
+    def table(self, name: str) -> Table:
+        for table in self.evidence:
+            if table.name == name:
+                return table
+        raise KeyError(f"{self.probe} has no evidence table named {name!r}")
+
+    def metric(self, name: str) -> float | int | None:
+        for metric in self.metrics:
+            if metric.name == name:
+                return metric.value
+        raise KeyError(f"{self.probe} has no metric named {name!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {
+            "probe": self.probe,
+            "hypothesis": self.hypothesis,
+            "verdict": self.verdict,
+            "summary": self.summary,
+            "test": self.test,
+            "target": self.target,
+            "started_at": self.started_at,
+            "duration_ms": self.duration_ms,
+            "params": self.params,
+            "evidence": [table.to_dict() for table in self.evidence],
+            "metrics": [metric.to_dict() for metric in self.metrics],
+            "error": self.error,
+            "hints": list(self.hints),
+        }
+        return scrub_value(data)  # type: ignore[return-value]
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Result:
+        return cls(
+            probe=data["probe"],
+            hypothesis=data["hypothesis"],
+            verdict=data["verdict"],
+            summary=data["summary"],
+            test=data["test"],
+            target=data["target"],
+            started_at=data["started_at"],
+            duration_ms=data["duration_ms"],
+            params=dict(data["params"]),
+            evidence=tuple(Table.from_dict(table) for table in data.get("evidence", ())),
+            metrics=tuple(Metric.from_dict(metric) for metric in data.get("metrics", ())),
+            error=data.get("error"),
+            hints=tuple(data.get("hints", ())),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Result:
+        return cls.from_dict(json.loads(text))
+
+    def __repr__(self) -> str:
+        return scrub(f"<Result {self.probe} {self.label} on {self.target}: {self.summary}>")

@@ -1,0 +1,56 @@
+"""The public way to run probes: by id, against target references, one or many."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from incident_lab.exceptions import UsageError
+from incident_lab.probe import run_probe
+from incident_lab.registry import Registry, load_registry
+from incident_lab.result import Result
+from incident_lab.targets import parse_target
+
+
+@functools.cache
+def default_registry() -> Registry:
+    return load_registry()
+
+
+def run(
+    probe_id: str,
+    target: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    hypothesis: str | None = None,
+    registry: Registry | None = None,
+) -> Result:
+    """Run probe `probe_id` against `target` (a reference of the probe's target kind).
+
+    Raises `UsageError` for an unknown id, bad parameters or a malformed target, before
+    anything connects; every failure after that is an inconclusive result.
+    """
+    chosen = (registry or default_registry()).get(probe_id)
+    bound = chosen.bind(params)
+    return run_probe(chosen, parse_target(chosen.target_kind, target), bound, hypothesis=hypothesis)
+
+
+def run_many(
+    probe_id: str,
+    targets: Sequence[str],
+    params: Mapping[str, Any] | None = None,
+    *,
+    concurrency: int = 8,
+    registry: Registry | None = None,
+) -> list[Result]:
+    """One result per target (shards, cells, replicas), in the order given, with at most
+    `concurrency` targets probed at once."""
+    if concurrency < 1:
+        raise UsageError(f"concurrency must be at least 1, got {concurrency}")
+    chosen = (registry or default_registry()).get(probe_id)
+    bound = chosen.bind(params)
+    parsed = [parse_target(chosen.target_kind, target) for target in targets]
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="incident_lab") as pool:
+        return list(pool.map(lambda target: run_probe(chosen, target, bound), parsed))

@@ -1,0 +1,207 @@
+"""Real contention made by real sessions: for the demo, the tests and the benchmarks.
+
+Each scenario is a context manager that opens its own connections (marked with
+`application_name=incident_lab_scenario`), waits until the server shows the expected
+number of lock waiters (polling, never sleeping a fixed time), and on exit terminates
+every session it made. Waiting statements are sent without waiting for their answer,
+so a thousand waiters need a thousand connections but no threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+SCENARIO_APPLICATION = "incident_lab_scenario"
+
+
+def connect(dsn: str) -> psycopg.Connection[Any]:
+    return psycopg.connect(dsn, autocommit=True, application_name=SCENARIO_APPLICATION)
+
+
+def send_without_waiting(connection: psycopg.Connection[Any], statement: str) -> None:
+    """Start a statement that will block; its session is ended by the scenario's cleanup."""
+    connection.pgconn.send_query(statement.encode())
+
+
+def lock_waiters(dsn: str) -> int:
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM pg_catalog.pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def wait_for_lock_waiters(dsn: str, expected: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while (seen := lock_waiters(dsn)) < expected:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"expected {expected} lock waiters, saw {seen}")
+        time.sleep(0.02)
+
+
+def end_scenario_sessions(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute(
+            "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity"
+            " WHERE application_name = %s AND datname = current_database()",
+            [SCENARIO_APPLICATION],
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            row = connection.execute(
+                "SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE application_name = %s",
+                [SCENARIO_APPLICATION],
+            ).fetchone()
+            if not row or row[0] == 0:
+                break
+            time.sleep(0.02)
+
+
+@contextmanager
+def sessions(dsn: str) -> Iterator[list[psycopg.Connection[Any]]]:
+    """Connections that are all ended, whatever state they are in, on exit."""
+    opened: list[psycopg.Connection[Any]] = []
+    try:
+        yield opened
+    finally:
+        end_scenario_sessions(dsn)
+        for connection in opened:
+            connection.close()
+
+
+def create_table(dsn: str, table: str, rows: int = 10) -> None:
+    statement = sql.SQL(
+        "CREATE TABLE IF NOT EXISTS {table} (id int PRIMARY KEY, note text);"
+        "INSERT INTO {table} SELECT g, 'row ' || g FROM generate_series(1, {rows}) g"
+        " ON CONFLICT DO NOTHING"
+    ).format(table=sql.Identifier(table), rows=sql.Literal(rows))
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute(statement)
+
+
+@contextmanager
+def migration_holds_lock(dsn: str, table: str = "orders", readers: int = 3) -> Iterator[int]:
+    """A migration's ALTER TABLE holds ACCESS EXCLUSIVE, uncommitted; readers queue behind it.
+    Yields the migration's backend pid."""
+    create_table(dsn, table)
+    with sessions(dsn) as opened:
+        migration = connect(dsn)
+        opened.append(migration)
+        migration.execute("BEGIN")
+        migration.execute(
+            sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS shipped_at timestamptz").format(
+                sql.Identifier(table)
+            )
+        )
+        _start_readers(dsn, table, readers, opened)
+        wait_for_lock_waiters(dsn, readers)
+        yield migration.info.backend_pid
+
+
+@contextmanager
+def migration_queued(dsn: str, table: str = "orders", readers: int = 3) -> Iterator[tuple[int, int]]:
+    """An old transaction holds ACCESS SHARE; a migration waits for ACCESS EXCLUSIVE behind it
+    and readers queue behind the migration. Yields (old transaction pid, migration pid)."""
+    create_table(dsn, table)
+    with sessions(dsn) as opened:
+        old = connect(dsn)
+        opened.append(old)
+        old.execute("BEGIN")
+        old.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
+        migration = connect(dsn)
+        opened.append(migration)
+        send_without_waiting(migration, f'ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS refunded boolean')
+        wait_for_lock_waiters(dsn, 1)
+        _start_readers(dsn, table, readers, opened)
+        wait_for_lock_waiters(dsn, readers + 1)
+        yield old.info.backend_pid, migration.info.backend_pid
+
+
+@contextmanager
+def row_lock_chain(dsn: str, depth: int = 3, table: str = "accounts") -> Iterator[list[int]]:
+    """Session k holds row k+1 and waits for row k, held by session k-1: a chain `depth` deep.
+    Yields the pids from the root holder down."""
+    create_table(dsn, table, rows=depth + 1)
+    with sessions(dsn) as opened:
+        chain = []
+        for position in range(depth + 1):
+            session = connect(dsn)
+            opened.append(session)
+            session.execute("BEGIN")
+            session.execute(f'UPDATE "{table}" SET note = note WHERE id = {position + 1}')
+            chain.append(session)
+        for position in range(1, depth + 1):
+            send_without_waiting(chain[position], f'UPDATE "{table}" SET note = note WHERE id = {position}')
+            wait_for_lock_waiters(dsn, position)
+        yield [session.info.backend_pid for session in chain]
+
+
+@contextmanager
+def idle_transaction_blocking(dsn: str, table: str = "carts", waiters: int = 1) -> Iterator[int]:
+    """A session updated a row and went idle in transaction; others wait for that row.
+    Yields the idle session's pid."""
+    create_table(dsn, table)
+    with sessions(dsn) as opened:
+        idle = connect(dsn)
+        opened.append(idle)
+        idle.execute("BEGIN")
+        idle.execute(f"UPDATE \"{table}\" SET note = 'held' WHERE id = 1")
+        for _ in range(waiters):
+            waiter = connect(dsn)
+            opened.append(waiter)
+            send_without_waiting(waiter, f"UPDATE \"{table}\" SET note = 'waiting' WHERE id = 1")
+        wait_for_lock_waiters(dsn, waiters)
+        yield idle.info.backend_pid
+
+
+@contextmanager
+def open_transaction(dsn: str) -> Iterator[int]:
+    """A transaction that took an xid and stays open. Yields its pid."""
+    with sessions(dsn) as opened:
+        session = connect(dsn)
+        opened.append(session)
+        session.execute("BEGIN")
+        session.execute("SELECT pg_catalog.txid_current()")
+        yield session.info.backend_pid
+
+
+@contextmanager
+def idle_connections(dsn: str, count: int) -> Iterator[list[psycopg.Connection[Any]]]:
+    """`count` idle client sessions, as a leaking connection pool leaves them."""
+    with sessions(dsn) as opened:
+        for _ in range(count):
+            opened.append(connect(dsn))
+        yield opened
+
+
+def deadlock(dsn: str, table: str = "inventory") -> None:
+    """Two sessions update two rows in opposite order; the server kills one of them."""
+    create_table(dsn, table, rows=2)
+    with sessions(dsn) as opened:
+        first, second = connect(dsn), connect(dsn)
+        opened += [first, second]
+        for session, row in ((first, 1), (second, 2)):
+            session.execute("BEGIN")
+            session.execute(f'UPDATE "{table}" SET note = note WHERE id = {row}')
+        send_without_waiting(first, f'UPDATE "{table}" SET note = note WHERE id = 2')
+        wait_for_lock_waiters(dsn, 1)
+        # Either session may be the one the server aborts; both outcomes are the deadlock.
+        with contextlib.suppress(psycopg.errors.DeadlockDetected):
+            second.execute(f'UPDATE "{table}" SET note = note WHERE id = 1')
+        second.close()
+        opened.remove(second)
+
+
+def _start_readers(dsn: str, table: str, count: int, opened: list[psycopg.Connection[Any]]) -> None:
+    for _ in range(count):
+        reader = connect(dsn)
+        opened.append(reader)
+        send_without_waiting(reader, f'SELECT count(*) FROM "{table}"')

@@ -1,0 +1,32 @@
+"""pytest fixtures for probe tests against a real PostgreSQL.
+
+- `postgres_server`: one server for the session (embedded, or `INCIDENT_LAB_TEST_DSN`);
+- `database`: a fresh database for one test, dropped afterwards; its value is a DSN
+  that carries the password, as users' targets sometimes do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from incident_lab.testing.postgres import TestServer, create_database, drop_database, start_test_server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[TestServer]:
+    server = start_test_server()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def database(postgres_server: TestServer) -> Iterator[str]:
+    name = create_database(postgres_server)
+    try:
+        yield postgres_server.dsn(name)
+    finally:
+        drop_database(postgres_server, name)

@@ -1,0 +1,52 @@
+"""Hypothesis: sessions are waiting on heavyweight locks, for example behind a migration."""
+
+from typing import Annotated
+
+from incident_lab import Finding, PostgresSession, confirmed, probe, refuted
+from incident_lab.blocking import build_forest, describe_root, remedies, roots_table, tree_table
+from incident_lab.describe import seconds
+
+
+@probe(
+    "postgres.lock_contention",
+    hypothesis="Database lock contention: sessions wait on heavyweight locks (e.g. behind a migration)",
+    test="Check pg_stat_activity for sessions waiting on locks and build the blocking tree",
+    target="postgres",
+)
+def lock_contention(
+    db: PostgresSession,
+    *,
+    min_wait_seconds: Annotated[float, "count only waits at least this long"] = 0.0,
+    all_databases: Annotated[bool, "look at every database, not only the target's"] = False,
+) -> Finding:
+    forest = build_forest(db.query("lock_tree", {"all_databases": all_databases}))
+    waits = [s for s in forest.waiters if (s.wait_seconds or 0.0) >= min_wait_seconds]
+    longest = max((s.wait_seconds or 0.0 for s in forest.waiters), default=0.0)
+    metrics = {
+        "waiting_sessions": (len(waits), "sessions"),
+        "root_blockers": (len(forest.roots), "sessions"),
+        "max_wait_seconds": (round(longest, 3), "s"),
+        "max_chain_depth": (forest.max_depth, "levels"),
+    }
+    evidence = [tree_table(forest), roots_table(forest)]
+    if not waits:
+        return refuted(
+            f"No session waits on a heavyweight lock for {min_wait_seconds:g} s or more "
+            f"({len(forest.waiters)} waiting in all).",
+            evidence=evidence,
+            metrics=metrics,
+        )
+    findings = [describe_root(forest, forest.sessions[pid]) for pid in forest.roots]
+    findings += [
+        f"migration pid {m.pid} waits for ACCESS EXCLUSIVE on {m.waiting_for_relation} behind "
+        f"{forest.sessions[m.root].description}, and {forest.blocked_in_total(m.pid)} sessions "
+        "queue behind the migration (it amplifies the outage)"
+        for m in forest.queued_migrations()
+    ]
+    return confirmed(
+        f"{len(waits)} sessions wait on locks (longest {seconds(longest)}, chains "
+        f"{forest.max_depth} deep) behind {len(forest.roots)} root blocker(s): " + "; ".join(findings),
+        evidence=evidence,
+        metrics=metrics,
+        hints=remedies(forest),
+    )

@@ -1,0 +1,274 @@
+"""Each PostgreSQL probe against real sessions making the real situation it looks for."""
+
+import threading
+import time
+
+import psycopg
+import pytest
+
+from incident_lab import run, scenarios
+from incident_lab.embedded import EmbeddedPostgres
+
+
+def by_pid(result, table="blocking_tree"):
+    return {row["pid"]: row for row in result.table(table).records()}
+
+
+def test_migration_holding_access_exclusive_is_named_as_the_root(database):
+    with scenarios.migration_holds_lock(database, table="orders", readers=3) as migration:
+        result = run("postgres.lock_contention", database)
+    assert result.verdict is True
+    assert result.metric("waiting_sessions") == 3
+    assert result.metric("root_blockers") == 1
+    assert result.metric("max_chain_depth") == 1
+    assert f"migration pid {migration}" in result.summary
+    assert "ACCESS EXCLUSIVE on orders" in result.summary
+    tree = by_pid(result)
+    assert tree[migration]["role"] == "root"
+    assert tree[migration]["lock_mode"] == "AccessExclusiveLock"
+    assert [row["blocked_by"] for pid, row in tree.items() if pid != migration] == [str(migration)] * 3
+    roots = result.table("root_blockers").records()
+    assert roots == [pytest.approx(roots[0])] and roots[0]["blocks_in_total"] == 3
+    assert roots[0]["migration"] is True
+    assert any(f"pg_terminate_backend({migration})" in hint for hint in result.hints)
+    assert "pg_blocking_pids" in result.test
+
+
+def test_migration_queued_behind_an_old_transaction_is_the_amplifier_not_the_root(database):
+    with scenarios.migration_queued(database, table="orders", readers=3) as (old, migration):
+        result = run("postgres.lock_contention", database)
+    assert result.verdict is True
+    assert result.metric("waiting_sessions") == 4
+    assert result.metric("max_chain_depth") == 2
+    tree = by_pid(result)
+    assert tree[old]["role"] == "root" and tree[old]["state"] == "idle in transaction"
+    assert tree[migration]["role"] == "queued migration"
+    assert tree[migration]["lock_mode"] == "AccessExclusiveLock"
+    readers = [row for pid, row in tree.items() if pid not in (old, migration)]
+    assert [row["depth"] for row in readers] == [2, 2, 2]
+    assert (
+        f"migration pid {migration} waits for ACCESS EXCLUSIVE on orders behind pid {old}" in result.summary
+    )
+    assert "amplifies" in result.summary
+    assert any(f"pg_cancel_backend({migration})" in hint for hint in result.hints)
+
+
+def test_row_lock_chain_three_deep(database):
+    with scenarios.row_lock_chain(database, depth=3) as chain:
+        result = run("postgres.lock_contention", database)
+    assert result.verdict is True
+    assert result.metric("max_chain_depth") == 3
+    tree = by_pid(result)
+    assert [tree[pid]["depth"] for pid in chain] == [0, 1, 2, 3]
+    assert [tree[pid]["blocked_by"] for pid in chain[1:]] == [str(pid) for pid in chain[:-1]]
+    assert result.table("root_blockers").records()[0]["blocks_in_total"] == 3
+
+
+def test_waits_shorter_than_the_threshold_do_not_confirm(database):
+    with scenarios.migration_holds_lock(database, readers=2):
+        result = run("postgres.lock_contention", database, {"min_wait_seconds": 3600})
+    assert result.verdict is False
+    assert "2 waiting in all" in result.summary
+
+
+def test_idle_transaction_holding_a_lock_others_wait_for(database):
+    with scenarios.idle_transaction_blocking(database, waiters=2) as idle_pid:
+        deadline = time.monotonic() + 10
+        while (
+            result := run("postgres.idle_in_transaction", database, {"min_idle_seconds": 0.2})
+        ).verdict is not True:
+            assert time.monotonic() < deadline, result.summary
+            time.sleep(0.05)
+        not_yet = run("postgres.idle_in_transaction", database, {"min_idle_seconds": 3600})
+    rows = {row["pid"]: row for row in result.table("idle_in_transaction").records()}
+    assert rows[idle_pid]["blocks_sessions"] == 2
+    assert result.metric("blocking_idle_sessions") == 1
+    assert f"pg_terminate_backend({idle_pid})" in result.hints[0]
+    assert not_yet.verdict is False
+
+
+def test_long_transaction_and_its_xmin_horizon(database):
+    with scenarios.open_transaction(database) as pid:
+        deadline = time.monotonic() + 10
+        while (
+            result := run("postgres.long_transactions", database, {"max_transaction_seconds": 0.2})
+        ).verdict is not True:
+            assert time.monotonic() < deadline, result.summary
+            time.sleep(0.05)
+    assert f"session {pid}" in result.summary
+    holders = result.table("transactions_and_xmin_holders").records()
+    assert any(row["name"] == str(pid) and row["xmin_age"] is not None for row in holders)
+    assert result.metric("long_transactions") >= 1
+
+
+def test_connection_saturation_counts_slots_and_treats_refusal_as_evidence():
+    with EmbeddedPostgres(max_connections=12, settings={"superuser_reserved_connections": "2"}) as server:
+        dsn = server.create_database("app")
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            connection.execute("CREATE ROLE monitor LOGIN PASSWORD 'monitor-pw' IN ROLE pg_monitor")
+        calm = run("postgres.connection_saturation", dsn)
+        assert calm.verdict is False
+        assert calm.metric("usable_connections") == 10
+        with scenarios.idle_connections(dsn, 8):
+            busy = run("postgres.connection_saturation", dsn)
+            assert busy.verdict is True, busy.summary
+            assert busy.metric("client_connections") == 9  # the probe's own is one
+        with scenarios.idle_connections(dsn, 10):
+            refused = run(
+                "postgres.connection_saturation", server.dsn("app", user="monitor", password="monitor-pw")
+            )
+        assert refused.verdict is True, refused.summary
+        assert "53300" in refused.summary
+        assert refused.table("connect_refused").records()[0]["sqlstate"] == "53300"
+
+
+def test_deadlock_during_the_sampling_window(database):
+    results = []
+    watcher = threading.Thread(
+        target=lambda: results.append(run("postgres.deadlocks", database, {"window_seconds": 4}))
+    )
+    watcher.start()
+    time.sleep(0.5)  # let the first sample be taken before the deadlock happens
+    scenarios.deadlock(database)
+    watcher.join()
+    (result,) = results
+    assert result.verdict is True, result.summary
+    assert result.metric("deadlocks_in_window") == 1
+    assert result.table("deadlock_counter").records()[0]["increase"] == 1
+
+
+def test_no_replication_is_refuted_with_a_clear_summary(database):
+    result = run("postgres.replication_lag", database)
+    assert result.verdict is False
+    assert "No replication" in result.summary
+
+
+@pytest.mark.parametrize("tool", ["django", "flyway"])
+def test_recent_migration_rows_confirm(database, tool):
+    with psycopg.connect(database, autocommit=True) as connection:
+        if tool == "django":
+            connection.execute(
+                "CREATE TABLE django_migrations (id serial, app text, name text, applied timestamptz)"
+            )
+            connection.execute(
+                "INSERT INTO django_migrations (app, name, applied) VALUES"
+                " ('shop', '0001_initial', now() - interval '30 days'),"
+                " ('shop', '0042_add_shipped_at', now() - interval '12 minutes')"
+            )
+        else:
+            connection.execute(
+                "CREATE TABLE flyway_schema_history (installed_rank int, version text,"
+                " description text, installed_on timestamp DEFAULT now(), success boolean)"
+            )
+            connection.execute(
+                "INSERT INTO flyway_schema_history VALUES"
+                " (1, '7', 'add index on orders', now() - interval '12 minutes', true)"
+            )
+    result = run("postgres.recent_migration", database)
+    assert result.verdict is True, result.summary
+    assert ("0042_add_shipped_at" if tool == "django" else "add index on orders") in result.summary
+    assert "12 min ago" in result.hints[0]
+    old = run("postgres.recent_migration", database, {"window_minutes": 5})
+    assert old.verdict is False
+    assert "No migration in the last 5 min" in old.summary
+
+
+def test_no_migration_table_is_inconclusive_and_says_what_it_looked_for(database):
+    result = run("postgres.recent_migration", database)
+    assert result.verdict is None
+    assert "django_migrations" in result.summary and "flyway_schema_history" in result.summary
+
+
+CATALOGUE = [
+    "postgres.lock_contention",
+    "postgres.idle_in_transaction",
+    "postgres.long_transactions",
+    "postgres.connection_saturation",
+    "postgres.deadlocks",
+    "postgres.replication_lag",
+    "postgres.recent_migration",
+]
+
+
+def test_healthy_database_refutes_every_hypothesis(database):
+    with psycopg.connect(database, autocommit=True) as connection:
+        connection.execute(
+            "CREATE TABLE django_migrations (id serial, app text, name text, applied timestamptz)"
+        )
+        connection.execute(
+            "INSERT INTO django_migrations (app, name, applied)"
+            " VALUES ('shop', '0001_initial', now() - interval '3 days')"
+        )
+    params = {"postgres.deadlocks": {"window_seconds": 1}}
+    verdicts = {probe_id: run(probe_id, database, params.get(probe_id)) for probe_id in CATALOGUE}
+    assert {probe_id: r.verdict for probe_id, r in verdicts.items()} == dict.fromkeys(CATALOGUE, False), {
+        probe_id: r.summary for probe_id, r in verdicts.items()
+    }
+
+
+def test_unreachable_server_is_inconclusive_and_never_shows_the_password():
+    secret = "s3cret-Pa55word"
+    target = f"postgresql://app:{secret}@127.0.0.1:1/shop"
+    for probe_id in CATALOGUE:
+        result = run(probe_id, target, {"budget_seconds": 5})
+        assert result.verdict is None
+        assert "Connection refused" in result.error
+        assert result.target == "postgresql://app@127.0.0.1:1/shop"
+        assert secret not in result.to_json() and secret not in repr(result)
+
+
+def test_wrong_password_is_inconclusive_without_echoing_it(postgres_server, database):
+    wrong = database.replace(database.split(":")[2].split("@")[0], "not-the-password")
+    result = run("postgres.lock_contention", wrong)
+    assert result.verdict is None
+    assert "password authentication failed" in result.summary
+    assert "not-the-password" not in result.to_json()
+
+
+def test_probe_answers_within_its_budget_when_the_server_does_not(database):
+    """A server that accepts TCP but never answers: the probe gives up at its budget."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    started = time.monotonic()
+    result = run(
+        "postgres.lock_contention", f"postgresql://app:pw@127.0.0.1:{port}/shop", {"budget_seconds": 1.5}
+    )
+    elapsed = time.monotonic() - started
+    listener.close()
+    assert result.verdict is None
+    assert "budget of 1.5 s" in result.summary
+    assert elapsed < 3
+
+
+def test_probe_session_is_read_only_and_identifies_itself(database):
+    from incident_lab.postgres import PostgresTarget
+    from incident_lab.probe import Probe
+
+    seen = {}
+
+    def settings(db):
+        seen.update(
+            db.execute(
+                "SELECT current_setting('application_name') AS application_name,"
+                " current_setting('default_transaction_read_only') AS read_only,"
+                " current_setting('statement_timeout') AS statement_timeout,"
+                " current_setting('lock_timeout') AS lock_timeout"
+            )[0]
+        )
+        db.execute("CREATE TABLE must_not_exist (id int)")
+
+    from incident_lab.probe import BUDGET_PARAM, Param, run_probe
+
+    spy = Probe("test.settings", "h", "t", "postgres", settings, (Param(BUDGET_PARAM, float, 5.0, ""),), 5.0)
+    result = run_probe(spy, PostgresTarget.parse(database), {})
+    assert seen == {
+        "application_name": "incident_lab",
+        "read_only": "on",
+        "statement_timeout": "2500ms",
+        "lock_timeout": "500ms",
+    }
+    assert result.verdict is None and "read-only transaction" in result.error
