@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from incident_lab.exceptions import IncidentLabError, UsageError
 from incident_lab.redaction import scrub
@@ -58,6 +58,179 @@ def command_probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def investigation_values(args: argparse.Namespace) -> dict[str, Any]:
+    """Parameters from `-f params.yaml`, overridden by the flags given."""
+    values: dict[str, Any] = {}
+    if args.params_file:
+        values = load_params_file(args.params_file)
+    flags = {
+        "incident": args.incident,
+        "severity": args.severity,
+        "status": args.status,
+        "commander": args.commander,
+        "date": args.date,
+    }
+    values.update({name: value for name, value in flags.items() if value is not None})
+    if args.hypothesis:
+        values["hypotheses"] = args.hypothesis
+    if args.target:
+        values["targets"] = {
+            **dict(values.get("targets") or {}),
+            **parse_assignments(args.target, "--target"),
+        }
+    return values
+
+
+def load_params_file(path: str) -> dict[str, Any]:
+    import yaml
+
+    try:
+        with open(path) as handle:
+            loaded = yaml.safe_load(handle)
+    except OSError as error:
+        raise UsageError(f"cannot read parameters file {path}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise UsageError(f"parameters file {path} is not valid YAML: {str(error).splitlines()[0]}") from None
+    if not isinstance(loaded, dict):
+        raise UsageError(f"parameters file {path} must hold a mapping of parameter names to values")
+    return loaded
+
+
+def print_outcome(outcome: Any) -> int:
+    from incident_lab.text import format_table
+
+    rows = [[chr(65 + i), r.hypothesis, r.label, r.summary] for i, r in enumerate(outcome.results)]
+    print(format_table(["", "hypothesis", "verdict", "summary"], rows), file=sys.stderr)
+    if not outcome.completed:
+        print(
+            f"incident-lab: the run failed and was archived as failed: {outcome.error.splitlines()[0]}",
+            file=sys.stderr,
+        )
+    print(outcome.report)
+    return 0 if outcome.completed else 1
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from incident_lab.archive import Archive
+    from incident_lab.execute import run_investigation
+    from incident_lab.registry import load_registry
+
+    registry = load_registry(args.probe_path)
+    archive = Archive(args.archive)
+    share_probe_path(args.probe_path)
+    return print_outcome(run_investigation(investigation_values(args), archive, registry=registry))
+
+
+def share_probe_path(folders: Sequence[str]) -> None:
+    """The notebook's kernel loads the same probes: it inherits INCIDENT_LAB_PROBE_PATH."""
+    import os
+
+    from incident_lab.registry import PATH_VARIABLE
+
+    paths = [p for p in os.environ.get(PATH_VARIABLE, "").split(os.pathsep) if p]
+    os.environ[PATH_VARIABLE] = os.pathsep.join([*paths, *(os.path.abspath(f) for f in folders)])
+
+
+def command_demo(args: argparse.Namespace) -> int:
+    from incident_lab.archive import Archive
+    from incident_lab.demo import run_demo
+
+    print(
+        "Starting an embedded PostgreSQL with a shop database; a migration holds a lock on orders…",
+        file=sys.stderr,
+    )
+    return print_outcome(run_demo(Archive(args.archive)))
+
+
+def command_list(args: argparse.Namespace) -> int:
+    from incident_lab.archive import Archive
+
+    archive = Archive(args.archive)
+    listed = []
+    for folder in archive.incident_folders():
+        runs = archive.runs(folder)
+        if runs:
+            listed.append((max(r.finished_at for r in runs), folder, runs))
+    if not listed:
+        print(f"no investigations in {archive.root}")
+    for _, folder, runs in sorted(listed, key=lambda item: item[0], reverse=True):
+        latest = runs[-1].data
+        print(f"{folder.name}  ({latest.get('severity', '?')}, {latest.get('status', '?')})")
+        for run in reversed(runs):
+            verdicts = run.data.get("verdicts", {})
+            counts = "  ".join(
+                f"{label} {verdicts.get(label, 0)}" for label in ("True", "False", "Inconclusive")
+            )
+            print(
+                f"  {run.run}  {run.finished_at[:16].replace('T', ' ')} UTC  "
+                f"{run.data.get('outcome', 'unknown'):<9}  {counts}"
+            )
+    return 0
+
+
+def command_show(args: argparse.Namespace) -> int:
+    import json
+
+    from incident_lab.archive import Archive
+    from incident_lab.text import format_table
+
+    archive = Archive(args.archive)
+    folder, run = archive.find(args.incident)
+    runs = archive.runs(folder)
+    if not runs:
+        raise UsageError(f"incident {folder.name} has no runs yet")
+    run_dir = folder / (run or runs[-1].run)
+    document = json.loads((run_dir / "results.json").read_text())
+    incident = document["incident"]
+    print(
+        f"{incident['incident']} — {incident['severity']}, {incident['status']}, "
+        f"{run_dir.name} {document['outcome']}"
+    )
+    rows = [
+        [
+            chr(65 + i),
+            r["hypothesis"],
+            {True: "True", False: "False", None: "Inconclusive"}[r["verdict"]],
+            r["summary"],
+        ]
+        for i, r in enumerate(document["results"])
+    ]
+    print(format_table(["", "hypothesis", "verdict", "summary"], rows))
+    print(run_dir / "report.html")
+    return 0
+
+
+def add_investigation_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--incident", help="the incident's name")
+    parser.add_argument("--severity", help="Critical, High, Medium or Low")
+    parser.add_argument("--status", help="Investigating, Identified, Monitoring or Resolved")
+    parser.add_argument("--commander", help="the incident commander, e.g. @alice")
+    parser.add_argument("--date", help="YYYY-MM-DD (default: today, UTC)")
+    parser.add_argument(
+        "--hypothesis",
+        action="append",
+        default=[],
+        metavar="ID[:NAME=VALUE,…]",
+        help="a probe to test (repeatable; default: the usual ones for the targets)",
+    )
+    parser.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="NAME=REF",
+        help="a target, e.g. postgres=service=shop (repeatable)",
+    )
+    parser.add_argument("-f", dest="params_file", metavar="PARAMS.yaml", help="parameters from a YAML file")
+
+
+def add_archive_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--archive",
+        metavar="DIR",
+        help="the archive folder (default: $INCIDENT_LAB_ARCHIVE or ./incident-archive)",
+    )
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="incident-lab", description="Test incident hypotheses against live systems.")
     parser.add_argument(
@@ -69,8 +242,8 @@ def build_parser() -> Parser:
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    listing = commands.add_parser("probes", help="list the probe catalogue")
-    listing.set_defaults(handler=command_probes)
+    catalogue = commands.add_parser("probes", help="list the probe catalogue")
+    catalogue.set_defaults(handler=command_probes)
 
     one = commands.add_parser("probe", help="run one probe and print its verdict")
     one.add_argument("id", help="probe id, e.g. postgres.lock_contention")
@@ -79,6 +252,24 @@ def build_parser() -> Parser:
     one.add_argument("--json", action="store_true", help="print exactly one result JSON object")
     one.add_argument("--show-test", action="store_true", help="also print the exact test (SQL) run")
     one.set_defaults(handler=command_probe)
+
+    run = commands.add_parser("run", help="run the investigation notebook and archive its report")
+    add_investigation_options(run)
+    add_archive_option(run)
+    run.set_defaults(handler=command_run)
+
+    demo = commands.add_parser("demo", help="reproduce a lock-contention incident on an embedded PostgreSQL")
+    add_archive_option(demo)
+    demo.set_defaults(handler=command_demo)
+
+    listing = commands.add_parser("list", help="list archived investigations, newest first")
+    add_archive_option(listing)
+    listing.set_defaults(handler=command_list)
+
+    show = commands.add_parser("show", help="show an archived run's hypotheses and report path")
+    show.add_argument("incident", metavar="INCIDENT[/run-NNN]")
+    add_archive_option(show)
+    show.set_defaults(handler=command_show)
     return parser
 
 

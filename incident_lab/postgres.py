@@ -16,10 +16,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from incident_lab.exceptions import TargetError
 from incident_lab.redaction import register_secret
+from incident_lab.targets import secret_for
 
 if TYPE_CHECKING:
     import psycopg
@@ -58,8 +59,30 @@ class PostgresTarget:
             parts = libpq.conninfo_to_dict(text)
         except Exception as error:
             raise TargetError(f"malformed PostgreSQL target: {str(error).splitlines()[0]}") from None
+        if "password" not in parts and (handed := secret_for(reference)):
+            parts["password"] = handed
+            text = libpq.make_conninfo(text, password=handed)
         register_secret(parts.get("password"))  # type: ignore[arg-type]
         return cls(text, _label(parts))
+
+    @classmethod
+    def split_secret(cls, reference: str) -> tuple[str, str | None]:
+        """The reference without its password (as a URI or conninfo), and the password."""
+        from psycopg import conninfo as libpq
+
+        target = cls.parse(reference)
+        parts = libpq.conninfo_to_dict(target.conninfo)
+        password = parts.pop("password", None)
+        if password is None:
+            return reference, None
+        if "://" not in reference:
+            return libpq.make_conninfo("", **parts), str(password)
+        # Remove only the password, so that sslmode and every other option stay as given.
+        url = urlsplit(reference)
+        userinfo, at, hosts = url.netloc.rpartition("@")
+        netloc = f"{userinfo.partition(':')[0]}@{hosts}" if at else hosts
+        query = "&".join(p for p in url.query.split("&") if p and not p.lower().startswith("password="))
+        return urlunsplit((url.scheme, netloc, url.path, query, url.fragment)), str(password)
 
     @contextmanager
     def session(self, probe: Probe, budget_seconds: float) -> Iterator[PostgresSession]:

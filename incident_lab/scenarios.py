@@ -78,18 +78,25 @@ def sessions(dsn: str) -> Iterator[list[psycopg.Connection[Any]]]:
 
 
 def create_table(dsn: str, table: str, rows: int = 10) -> None:
+    """A small table to contend on, unless the database already has one by that name."""
     statement = sql.SQL(
-        "CREATE TABLE IF NOT EXISTS {table} (id int PRIMARY KEY, note text);"
+        "CREATE TABLE {table} (id int PRIMARY KEY, note text);"
         "INSERT INTO {table} SELECT g, 'row ' || g FROM generate_series(1, {rows}) g"
-        " ON CONFLICT DO NOTHING"
     ).format(table=sql.Identifier(table), rows=sql.Literal(rows))
     with psycopg.connect(dsn, autocommit=True) as connection:
-        connection.execute(statement)
+        exists = connection.execute(
+            "SELECT pg_catalog.to_regclass(%s) IS NOT NULL", [f'"{table}"']
+        ).fetchone()
+        if not (exists and exists[0]):
+            connection.execute(statement)
 
 
 @contextmanager
-def migration_holds_lock(dsn: str, table: str = "orders", readers: int = 3) -> Iterator[int]:
-    """A migration's ALTER TABLE holds ACCESS EXCLUSIVE, uncommitted; readers queue behind it.
+def migration_holds_lock(
+    dsn: str, table: str = "orders", readers: int = 3, reader_statement: str | None = None
+) -> Iterator[int]:
+    """A migration's ALTER TABLE holds ACCESS EXCLUSIVE, uncommitted; readers queue behind it
+    (each running `reader_statement`, a count of the table by default).
     Yields the migration's backend pid."""
     create_table(dsn, table)
     with sessions(dsn) as opened:
@@ -101,7 +108,7 @@ def migration_holds_lock(dsn: str, table: str = "orders", readers: int = 3) -> I
                 sql.Identifier(table)
             )
         )
-        _start_readers(dsn, table, readers, opened)
+        _start_readers(dsn, table, readers, opened, reader_statement)
         wait_for_lock_waiters(dsn, readers)
         yield migration.info.backend_pid
 
@@ -200,8 +207,10 @@ def deadlock(dsn: str, table: str = "inventory") -> None:
         opened.remove(second)
 
 
-def _start_readers(dsn: str, table: str, count: int, opened: list[psycopg.Connection[Any]]) -> None:
+def _start_readers(
+    dsn: str, table: str, count: int, opened: list[psycopg.Connection[Any]], statement: str | None = None
+) -> None:
     for _ in range(count):
         reader = connect(dsn)
         opened.append(reader)
-        send_without_waiting(reader, f'SELECT count(*) FROM "{table}"')
+        send_without_waiting(reader, statement or f'SELECT count(*) FROM "{table}"')

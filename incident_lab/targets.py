@@ -9,11 +9,17 @@ for redaction, and a target shows itself only by its redacted `label`.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 from typing import Any
 
 from incident_lab.exceptions import TargetError
 from incident_lab.redaction import scrub
+
+# A password given inside a target reference travels to the notebook's kernel here, as
+# a JSON object mapping the password-free reference to its password, never in the
+# notebook's parameters (papermill copies those into the notebook's metadata).
+SECRETS_VARIABLE = "INCIDENT_LAB_TARGET_SECRETS"
 
 # Target kinds, imported only when used so that the command line starts fast.
 TARGET_KINDS: dict[str, str] = {
@@ -23,15 +29,35 @@ TARGET_KINDS: dict[str, str] = {
 }
 
 
-def parse_target(kind: str, reference: str) -> Any:
-    """Parse one reference of a known kind into a target object with a safe `label`."""
+def target_class(kind: str) -> Any:
     if kind not in TARGET_KINDS:
         raise TargetError(f"unknown target kind {kind!r} (known: {', '.join(sorted(TARGET_KINDS))})")
     module_name, class_name = TARGET_KINDS[kind].split(":")
-    target_class = getattr(importlib.import_module(module_name), class_name)
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def parse_target(kind: str, reference: str) -> Any:
+    """Parse one reference of a known kind into a target object with a safe `label`."""
     if reference.startswith("env:"):
         reference = environment_reference(reference)
-    return target_class.parse(reference)
+    return target_class(kind).parse(reference)
+
+
+def split_secret(kind: str, reference: str) -> tuple[str, str | None]:
+    """The reference without its secret, and the secret (None when it carries none)."""
+    splitter = getattr(target_class(kind), "split_secret", None)
+    if splitter is None or reference.startswith("env:"):
+        return reference, None
+    return splitter(reference)
+
+
+def secret_for(reference: str) -> str | None:
+    """The secret handed to this process for a password-free reference, if any."""
+    try:
+        secrets = json.loads(os.environ.get(SECRETS_VARIABLE) or "{}")
+    except ValueError:
+        return None
+    return secrets.get(reference) if isinstance(secrets, dict) else None
 
 
 def split_assignment(text: str, what: str) -> tuple[str, str]:

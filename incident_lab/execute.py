@@ -1,0 +1,209 @@
+"""Run the investigation template with papermill and archive what it found.
+
+The orchestrator of `incident-lab run` (and of `demo` and `watch`): check the
+parameters, keep secrets out of the notebook, execute, then write the report,
+results, metrics and charts beside the executed notebook and move the run into the
+archive. A failed cell or a dead kernel still archives the run, marked failed.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import json
+import os
+import shutil
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from incident_lab.archive import SUMMARY, Archive, write_json
+from incident_lab.history import IncidentHistory, Round, load_history
+from incident_lab.investigation import InvestigationParams, resolve
+from incident_lab.notebook import CHART_METADATA, read_results
+from incident_lab.redaction import scrub, scrub_value
+from incident_lab.registry import Registry
+from incident_lab.result import Result, format_time, utc_now
+from incident_lab.runner import default_registry
+from incident_lab.targets import SECRETS_VARIABLE, split_secret
+
+TEMPLATE = files("incident_lab.notebooks") / "investigation.ipynb"
+REPORT_TEMPLATES = files("incident_lab") / "templates"
+METRIC_COLUMNS = ["round", "hypothesis", "probe", "target", "metric", "value", "unit", "at"]
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_dir: Path
+    completed: bool
+    results: list[Result]
+    error: str | None
+
+    @property
+    def report(self) -> Path:
+        return self.run_dir / "report.html"
+
+
+def prepare(
+    values: Mapping[str, Any], registry: Registry | None = None
+) -> tuple[InvestigationParams, dict[str, str]]:
+    """Checked parameters with every target's secret taken out, and the secrets."""
+    chosen = registry or default_registry()
+    params = resolve(values, chosen)
+    kinds = {h.target: chosen.get(h.probe).target_kind for h in params.hypotheses}
+    safe_targets, secrets = {}, {}
+    for name, reference in params.targets.items():
+        safe, secret = split_secret(kinds[name], reference) if name in kinds else (reference, None)
+        safe_targets[name] = safe
+        if secret is not None:
+            secrets[safe] = secret
+    return replace(params, targets=safe_targets), secrets
+
+
+@contextmanager
+def secrets_for_kernel(secrets: Mapping[str, str]) -> Iterator[None]:
+    """Hand secrets to the kernel through its environment, for the run only."""
+    before = os.environ.get(SECRETS_VARIABLE)
+    if secrets:
+        os.environ[SECRETS_VARIABLE] = json.dumps(dict(secrets))
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(SECRETS_VARIABLE, None)
+        else:
+            os.environ[SECRETS_VARIABLE] = before
+
+
+def execute_template(
+    notebook: Path, parameters: Mapping[str, Any], *, progress: bool, prepare_only: bool = False
+) -> str | None:
+    """Run (or with `prepare_only`, only parameterize) the template; the error, if any."""
+    import papermill
+
+    try:
+        papermill.execute_notebook(
+            str(TEMPLATE),
+            str(notebook),
+            parameters=dict(parameters),
+            kernel_name="python3",
+            progress_bar=progress,
+            prepare_only=prepare_only,
+            cwd=str(notebook.parent),
+        )
+    except Exception as error:  # a failed cell or a dead kernel: archived as a failed run
+        return scrub(f"{type(error).__name__}: {error}").strip()
+    return None
+
+
+def scrub_notebook(notebook: Path) -> None:
+    """Redact anything secret that reached the notebook (an error message, say)."""
+    if notebook.exists():
+        notebook.write_text(
+            json.dumps(scrub_value(json.loads(notebook.read_text())), indent=1, ensure_ascii=False)
+        )
+
+
+def render_report(notebook: Path, report: Path) -> None:
+    import nbformat
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
+
+    exporter = HTMLExporter(
+        template_name="incident_report",
+        extra_template_basedirs=[str(REPORT_TEMPLATES)],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    # The notebook's instructions are for whoever edits it, not for the report's readers.
+    exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={"instructions"}), enabled=True)
+    body, _ = exporter.from_notebook_node(nbformat.read(str(notebook), as_version=4))
+    report.write_text(body, encoding="utf-8")
+
+
+def export_charts(notebook: Path, folder: Path) -> None:
+    import nbformat
+
+    folder.mkdir(exist_ok=True)
+    for cell in nbformat.read(str(notebook), as_version=4).cells:
+        for output in cell.get("outputs", []):
+            stem = output.get("metadata", {}).get(CHART_METADATA)
+            if stem and "image/png" in output.get("data", {}):
+                (folder / f"{stem}.png").write_bytes(base64.b64decode(output["data"]["image/png"]))
+
+
+def write_metrics(path: Path, history: IncidentHistory) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, METRIC_COLUMNS)
+        writer.writeheader()
+        writer.writerows(history.metric_points())
+
+
+def run_investigation(
+    values: Mapping[str, Any],
+    archive: Archive,
+    *,
+    progress: bool = True,
+    registry: Registry | None = None,
+    rounds: list[Round] | None = None,
+) -> RunOutcome:
+    """Execute the template for one incident and archive the run; see the module docstring.
+    `rounds` are monitoring rounds made before this run (by `watch`), kept in its history."""
+    params, secrets = prepare(values, registry)
+    incident_dir = archive.incident_dir(params.folder_name)
+    staged = archive.staging_dir()
+    run_name = archive.next_run_name(incident_dir)
+    started = format_time(utc_now())
+    notebook = staged / "investigation.ipynb"
+    parameters = {**params.notebook_parameters(), "history_dir": str(incident_dir.resolve())}
+    try:
+        with secrets_for_kernel(secrets):
+            error = execute_template(notebook, parameters, progress=progress)
+        if not notebook.exists():
+            shutil.copyfile(str(TEMPLATE), notebook)
+        scrub_notebook(notebook)
+        results = read_results(notebook)
+        history = load_history(incident_dir).then(Round(run_name, results, params.status))
+        monitoring = [*(rounds or []), Round("final", results, params.status)] if rounds else []
+        document = {
+            "incident": params.notebook_parameters(),
+            "outcome": "failed" if error else "completed",
+            "error": error,
+            "started_at": started,
+            "finished_at": format_time(utc_now()),
+            "results": [r.to_dict() for r in results],
+            "timeline": [entry.to_dict() for entry in history.timeline()],
+            "rounds": [
+                {"label": r.label, "status": r.status, "results": [x.to_dict() for x in r.results]}
+                for r in monitoring
+            ],
+        }
+        write_json(staged / "results.json", document)
+        write_metrics(staged / "metrics.csv", history)
+        export_charts(notebook, staged / "charts")
+        render_report(notebook, staged / "report.html")
+        counts = {
+            label: sum(r.label == label for r in results) for label in ("True", "False", "Inconclusive")
+        }
+        write_json(
+            staged / SUMMARY,
+            {
+                "incident": params.incident,
+                "date": params.date,
+                "severity": params.severity,
+                "status": params.status,
+                "outcome": document["outcome"],
+                "error": error,
+                "finished_at": document["finished_at"],
+                "verdicts": counts,
+            },
+        )
+        run_dir = archive.commit(staged, incident_dir)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    return RunOutcome(run_dir, error is None, results, error)

@@ -1,0 +1,213 @@
+"""The public API the template notebook calls: a few lines per cell.
+
+`Investigation.open(...)` takes the notebook's parameters, `run()` tests every
+hypothesis, and each section method displays one part of the incident template.
+Every result is displayed with its JSON under `MIME_TYPE`, next to HTML and text,
+so that `read_results(path)` can read any executed notebook back.
+"""
+
+from __future__ import annotations
+
+import base64
+import string
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from incident_lab import charts
+from incident_lab.history import IncidentHistory, Round, load_history
+from incident_lab.html import result_html, status_badge, table_html
+from incident_lab.investigation import InvestigationParams, resolve
+from incident_lab.probe import run_probe
+from incident_lab.registry import Registry
+from incident_lab.result import MIME_TYPE, Result
+from incident_lab.runner import default_registry
+from incident_lab.targets import parse_target
+from incident_lab.text import format_result
+
+CHART_METADATA = "incident_lab_chart"
+HEADLINE_METRICS = 3
+
+
+def _display(*objects: Any, **kwargs: Any) -> None:
+    from IPython.display import display
+
+    display(*objects, **kwargs)
+
+
+def show_html(text: str) -> None:
+    from IPython.display import HTML
+
+    _display(HTML(text))
+
+
+def show_markdown(text: str) -> None:
+    from IPython.display import Markdown
+
+    _display(Markdown(text))
+
+
+def show_result(result: Result) -> None:
+    """Display a result as HTML, text and its JSON (what `read_results` reads back)."""
+    _display(
+        {"text/plain": format_result(result), "text/html": result_html(result), MIME_TYPE: result.to_dict()},
+        raw=True,
+    )
+
+
+def show_chart(chart: charts.Chart | None) -> None:
+    if chart is None:
+        return
+    stem, data = chart
+    _display({"image/png": base64.b64encode(data).decode()}, raw=True, metadata={CHART_METADATA: stem})
+
+
+def read_results(path: str | Path) -> list[Result]:
+    """The probe results displayed in an executed notebook, in order (local path or
+    any URL papermill can read)."""
+    import nbformat
+
+    if "://" in str(path):
+        from papermill.iorw import load_notebook_node
+
+        notebook = load_notebook_node(str(path))
+    else:
+        notebook = nbformat.read(str(path), as_version=4)
+    return [
+        Result.from_dict(output["data"][MIME_TYPE])
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if MIME_TYPE in output.get("data", {})
+    ]
+
+
+def hypothesis_letter(index: int) -> str:
+    letters = string.ascii_uppercase
+    return letters[index] if index < len(letters) else f"{letters[index // 26 - 1]}{letters[index % 26]}"
+
+
+class Investigation:
+    """One incident's hypotheses, their latest results, and its history so far."""
+
+    def __init__(self, params: InvestigationParams, history: IncidentHistory, registry: Registry) -> None:
+        self.params = params
+        self.history = history
+        self.registry = registry
+        self.results: list[Result] = []
+
+    @classmethod
+    def open(cls, *, history_dir: str = "", registry: Registry | None = None, **values: Any) -> Investigation:
+        chosen = registry or default_registry()
+        return cls(resolve(values, chosen), load_history(history_dir), chosen)
+
+    # Running
+
+    def run_hypothesis(self, index: int) -> Result:
+        hypothesis = self.params.hypotheses[index]
+        probe = self.registry.get(hypothesis.probe)
+        target = parse_target(probe.target_kind, self.params.targets[hypothesis.target])
+        return run_probe(probe, target, hypothesis.params, hypothesis=hypothesis.title)
+
+    def run(self) -> list[Result]:
+        """Test every hypothesis once; failures are inconclusive results, never exceptions."""
+        self.results = [self.run_hypothesis(index) for index in range(len(self.params.hypotheses))]
+        return self.results
+
+    def with_current(self) -> IncidentHistory:
+        current = Round("this run", self.results, self.params.status)
+        return self.history.then(current) if self.results else self.history
+
+    # The template's sections
+
+    def header(self) -> None:
+        p = self.params
+        show_markdown(
+            f"# [{p.date}] {p.incident}\n\n**Severity:** {p.severity}  \n**Status:** {p.status}  \n"
+            f"**Commander:** {p.commander or '_unassigned_'}"
+        )
+
+    def immediate_actions(self) -> None:
+        hints = [hint for r in self.results if r.verdict for hint in r.hints]
+        contain = "".join(f"\n  - [ ] **Probe hint:** {hint}" for hint in hints)
+        impact = next((r for r in self.results if r.probe == "http.error_rate"), None)
+        impact_note = f" — probe: {impact.summary}" if impact else ""
+        show_markdown(
+            "- [ ] **Acknowledge:** Confirm incident in `#incidents` channel.\n"
+            f"- [ ] **Assess:** Is this localized or global? (Check User Impact){impact_note}\n"
+            "- [ ] **Contain:** Can we stop the harm?\n"
+            "  - [ ] Default to **Rollback** if a recent change was made.\n"
+            "  - [ ] Enable **Feature Flags** / Kill Switches.\n"
+            f"  - [ ] Isolate the affected cell/shard.{contain}\n"
+            "- [ ] **Communicate:** Update status page (internal/external)."
+        )
+
+    def symptoms(self) -> None:
+        rows = [
+            [
+                status_badge(r.verdict),
+                r.hypothesis,
+                "; ".join(
+                    f"{m.name} {m.value:g} {m.unit}"
+                    for m in r.metrics[:HEADLINE_METRICS]
+                    if m.value is not None
+                )
+                or r.summary,
+            ]
+            for r in self.results
+        ]
+        show_html(table_html(["Status", "Metric", "Notes"], rows, raw_columns=1))
+
+    def timeline(self) -> None:
+        entries = self.with_current().timeline()
+        lines = [f"- `{entry.at[11:19]} UTC` — {entry.text}" for entry in entries]
+        show_markdown("**Timeline:**\n\n" + ("\n".join(lines) if lines else "_no probe has run yet_"))
+
+    def overview(self) -> None:
+        if self.results:
+            show_chart(charts.verdict_overview(self.results))
+
+    def hypotheses(self) -> None:
+        for index, (hypothesis, result) in enumerate(zip(self.params.hypotheses, self.results, strict=True)):
+            probe = self.registry.get(hypothesis.probe)
+            reason = "" if result.verdict is not None else " (why: see the summary)"
+            show_markdown(
+                f"### Hypothesis {hypothesis_letter(index)}: {escape(hypothesis.title)}\n\n"
+                f"- *Test:* {escape(probe.test)} (`{probe.id}` on `{escape(result.target)}`)\n"
+                f"- *Result:* **{result.label}**{reason}"
+            )
+            show_result(result)
+            show_chart(charts.hypothesis_chart(result, f"hypothesis-{hypothesis_letter(index).lower()}"))
+
+    def metrics_over_time(self) -> None:
+        chart = charts.metrics_over_time(self.with_current().metric_points())
+        if chart is None:
+            show_markdown("_Metrics over time appear once the incident has several runs._")
+        show_chart(chart)
+
+    def resolution(self) -> None:
+        p = self.params
+        show_markdown(
+            f"- **Action Taken:** {p.action_taken or '_to be filled in_'}\n"
+            f"- **Verification:** {p.verification or '_to be filled in_'}\n"
+            f"- **Cleanup:** {p.cleanup or '_to be filled in_'}"
+        )
+
+    def review(self) -> None:
+        p = self.params
+        confirmed = [r for r in self.results if r.verdict]
+        candidates = "\n".join(f"- {r.hypothesis}: {r.summary}" for r in confirmed) or "- _none confirmed_"
+        actions = p.corrective_actions or (
+            "Add circuit breaker to X service",
+            "Update runbook for Y scenario",
+            "Add test case for Z condition",
+        )
+        show_markdown(
+            "*To be filled out 24-48h after resolution.*\n\n"
+            f"**Root Cause:** {p.root_cause or '_to be decided; candidates confirmed by probes:_'}\n\n"
+            f"{candidates}\n\n**Trigger:** {p.trigger or '_to be filled in_'}\n\n"
+            "**Corrective Actions (P0/P1):**\n" + "\n".join(f"{i}. [ ] {a}" for i, a in enumerate(actions, 1))
+        )
+
+    def verdict_table(self) -> list[list[str]]:
+        return [[hypothesis_letter(i), r.hypothesis, r.label, r.summary] for i, r in enumerate(self.results)]
