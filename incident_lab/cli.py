@@ -200,6 +200,66 @@ def command_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_new(args: argparse.Namespace) -> int:
+    from incident_lab.archive import Archive
+    from incident_lab.execute import prepare_notebook
+    from incident_lab.registry import load_registry
+
+    share_probe_path(args.probe_path)
+    archive = Archive(args.archive)
+    notebook, secrets = prepare_notebook(investigation_values(args), archive, load_registry(args.probe_path))
+    if secrets:
+        print(
+            "note: the target's password was not written to the notebook; give it through PGPASSWORD, "
+            "~/.pgpass or a service file when you open it",
+            file=sys.stderr,
+        )
+    print(f"{jupyter()} lab {notebook}")
+    return 0
+
+
+def jupyter() -> str:
+    from pathlib import Path
+
+    return str(Path(sys.executable).with_name("jupyter"))
+
+
+def command_lab(args: argparse.Namespace) -> int:
+    import os
+
+    from incident_lab.archive import Archive
+
+    folder, _ = Archive(args.archive).find(args.incident)
+    notebook = folder / "investigation.ipynb"
+    if not notebook.exists():
+        raise UsageError(f"{folder.name} has no notebook: prepare one with incident-lab new")
+    os.execv(jupyter(), [jupyter(), "lab", str(notebook)])
+    return 0
+
+
+def command_watch(args: argparse.Namespace) -> int:
+    from incident_lab.archive import Archive
+    from incident_lab.registry import load_registry
+    from incident_lab.watch import open_latest, parse_duration, watch
+
+    every = parse_duration(args.every)
+    if args.until_clear < 1 or args.max_rounds < 1:
+        raise UsageError("--until-clear and --max-rounds must be at least 1")
+    share_probe_path(args.probe_path)
+    archive = Archive(args.archive)
+    registry = load_registry(args.probe_path)
+    investigation = open_latest(args.incident, archive, registry, parse_assignments(args.target, "--target"))
+    outcome = watch(
+        investigation,
+        every_seconds=every,
+        until_clear=args.until_clear,
+        max_rounds=args.max_rounds,
+        say=lambda line: print(line, flush=True),
+    )
+    print(outcome.archived.report)
+    return 0 if outcome.archived.completed else 1
+
+
 def add_investigation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--incident", help="the incident's name")
     parser.add_argument("--severity", help="Critical, High, Medium or Low")
@@ -265,6 +325,37 @@ def build_parser() -> Parser:
     listing = commands.add_parser("list", help="list archived investigations, newest first")
     add_archive_option(listing)
     listing.set_defaults(handler=command_list)
+
+    new = commands.add_parser("new", help="prepare an incident's notebook for JupyterLab (nothing runs)")
+    add_investigation_options(new)
+    add_archive_option(new)
+    new.set_defaults(handler=command_new)
+
+    lab = commands.add_parser("lab", help="open an incident's notebook in JupyterLab")
+    lab.add_argument("incident", metavar="INCIDENT")
+    add_archive_option(lab)
+    lab.set_defaults(handler=command_lab)
+
+    watching = commands.add_parser("watch", help="re-run an incident's hypotheses until they clear")
+    watching.add_argument("incident", metavar="INCIDENT")
+    watching.add_argument("--every", default="30s", help="time between rounds, e.g. 30s, 2m (default 30s)")
+    watching.add_argument(
+        "--until-clear",
+        type=int,
+        default=3,
+        metavar="N",
+        help="stop once every hypothesis is False for N rounds in a row (default 3)",
+    )
+    watching.add_argument("--max-rounds", type=int, default=120, metavar="M", help="stop after M rounds")
+    watching.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="NAME=REF",
+        help="replace a target of the latest run, e.g. to give its password",
+    )
+    add_archive_option(watching)
+    watching.set_defaults(handler=command_watch)
 
     show = commands.add_parser("show", help="show an archived run's hypotheses and report path")
     show.add_argument("incident", metavar="INCIDENT[/run-NNN]")

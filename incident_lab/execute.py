@@ -13,6 +13,7 @@ import csv
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -21,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from incident_lab.archive import SUMMARY, Archive, write_json
-from incident_lab.history import IncidentHistory, Round, load_history
+from incident_lab.exceptions import ArchiveError, UsageError
+from incident_lab.history import VERDICT_LABELS, IncidentHistory, Round, load_history
 from incident_lab.investigation import InvestigationParams, resolve
-from incident_lab.notebook import CHART_METADATA, read_results
+from incident_lab.notebook import CHART_METADATA, Recorded, read_results
 from incident_lab.redaction import scrub, scrub_value
 from incident_lab.registry import Registry
 from incident_lab.result import Result, format_time, utc_now
@@ -143,32 +145,65 @@ def write_metrics(path: Path, history: IncidentHistory) -> None:
         writer.writerows(history.metric_points())
 
 
+def prepare_notebook(
+    values: Mapping[str, Any], archive: Archive, registry: Registry | None = None
+) -> tuple[Path, dict[str, str]]:
+    """The incident's own notebook, parameters injected and nothing executed (papermill's
+    prepare-only), in its archive folder; and the secrets kept out of it."""
+    params, secrets = prepare(values, registry)
+    incident_dir = archive.incident_dir(params.folder_name)
+    notebook = incident_dir / "investigation.ipynb"
+    if notebook.exists():
+        raise UsageError(f"{notebook} already exists: open it with `incident-lab lab {params.folder_name}`")
+    incident_dir.mkdir(parents=True, exist_ok=True)
+    parameters = {
+        **params.notebook_parameters(),
+        "history_dir": str(incident_dir.resolve()),
+        "archive_dir": str(archive.root.resolve()),
+        "interactive": True,
+    }
+    error = execute_template(notebook, parameters, progress=False, prepare_only=True)
+    if error:
+        raise ArchiveError(f"could not prepare {notebook}: {error}")
+    return notebook, secrets
+
+
 def run_investigation(
     values: Mapping[str, Any],
     archive: Archive,
     *,
     progress: bool = True,
     registry: Registry | None = None,
-    rounds: list[Round] | None = None,
+    recorded: Recorded | None = None,
 ) -> RunOutcome:
     """Execute the template for one incident and archive the run; see the module docstring.
-    `rounds` are monitoring rounds made before this run (by `watch`), kept in its history."""
+    With `recorded` (from `watch` or the panel), the notebook shows those results and
+    their rounds instead of probing again."""
     params, secrets = prepare(values, registry)
     incident_dir = archive.incident_dir(params.folder_name)
     staged = archive.staging_dir()
     run_name = archive.next_run_name(incident_dir)
     started = format_time(utc_now())
     notebook = staged / "investigation.ipynb"
-    parameters = {**params.notebook_parameters(), "history_dir": str(incident_dir.resolve())}
+    parameters = {
+        **params.notebook_parameters(),
+        "history_dir": str(incident_dir.resolve()),
+        "archive_dir": str(archive.root.resolve()),
+        "interactive": False,
+    }
     try:
-        with secrets_for_kernel(secrets):
-            error = execute_template(notebook, parameters, progress=progress)
+        with tempfile.TemporaryDirectory(prefix="incident_lab_recorded_") as scratch:
+            if recorded is not None:
+                parameters["recorded"] = str(Path(scratch) / "recorded.json")
+                recorded.save(Path(parameters["recorded"]))
+            with secrets_for_kernel(secrets):
+                error = execute_template(notebook, parameters, progress=progress)
         if not notebook.exists():
             shutil.copyfile(str(TEMPLATE), notebook)
         scrub_notebook(notebook)
         results = read_results(notebook)
-        history = load_history(incident_dir).then(Round(run_name, results, params.status))
-        monitoring = [*(rounds or []), Round("final", results, params.status)] if rounds else []
+        rounds = recorded.rounds if recorded else [Round(run_name, results, params.status)]
+        history = load_history(incident_dir).then(*rounds)
         document = {
             "incident": params.notebook_parameters(),
             "outcome": "failed" if error else "completed",
@@ -177,31 +212,24 @@ def run_investigation(
             "finished_at": format_time(utc_now()),
             "results": [r.to_dict() for r in results],
             "timeline": [entry.to_dict() for entry in history.timeline()],
-            "rounds": [
-                {"label": r.label, "status": r.status, "results": [x.to_dict() for x in r.results]}
-                for r in monitoring
-            ],
+            "rounds": [r.to_dict() for r in rounds],
         }
         write_json(staged / "results.json", document)
         write_metrics(staged / "metrics.csv", history)
         export_charts(notebook, staged / "charts")
         render_report(notebook, staged / "report.html")
-        counts = {
-            label: sum(r.label == label for r in results) for label in ("True", "False", "Inconclusive")
+        counts = {label: sum(r.label == label for r in results) for label in VERDICT_LABELS.values()}
+        summary = {
+            "incident": params.incident,
+            "date": params.date,
+            "severity": params.severity,
+            "status": params.status,
+            "outcome": document["outcome"],
+            "error": error,
+            "finished_at": document["finished_at"],
+            "verdicts": counts,
         }
-        write_json(
-            staged / SUMMARY,
-            {
-                "incident": params.incident,
-                "date": params.date,
-                "severity": params.severity,
-                "status": params.status,
-                "outcome": document["outcome"],
-                "error": error,
-                "finished_at": document["finished_at"],
-                "verdicts": counts,
-            },
-        )
+        write_json(staged / SUMMARY, summary)
         run_dir = archive.commit(staged, incident_dir)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)

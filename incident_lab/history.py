@@ -1,36 +1,53 @@
-"""What earlier runs of an incident found: the timeline and the metrics over time.
+"""What an incident's probes found over time: the timeline and the metrics history.
 
-A run's `results.json` holds its results and, for monitoring runs, every round's
-results; this module reads them back and compares verdicts across time.
+A round is one pass of probes (a notebook run, a monitoring round, a re-run from the
+panel) or a status change. A run's `results.json` records its rounds; this module
+reads every run of an incident back and compares verdicts across time.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from incident_lab.result import Result
+from incident_lab.result import Result, format_time, utc_now
 
 RUN_PREFIX = "run-"
+VERDICT_LABELS = {True: "True", False: "False", None: "Inconclusive"}
 
 
 @dataclass
 class Round:
-    """One pass over the hypotheses: a notebook run, or one round of monitoring."""
+    """Probe results taken together, or (with no results) a change of status."""
 
     label: str
     results: list[Result]
     status: str = ""
+    at: str = field(default_factory=lambda: format_time(utc_now()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "status": self.status,
+            "at": self.at,
+            "results": [result.to_dict() for result in self.results],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Round:
+        results = [Result.from_dict(item) for item in data.get("results", [])]
+        at = data.get("at") or (min(r.started_at for r in results) if results else "")
+        return cls(str(data.get("label", "")), results, str(data.get("status", "")), at)
 
 
 @dataclass
 class TimelineEntry:
     at: str
     text: str
-    kind: str  # "run", "verdict", "status"
+    kind: str  # "run", "verdict" or "status"
     verdict: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -41,45 +58,34 @@ class TimelineEntry:
 class IncidentHistory:
     rounds: list[Round] = field(default_factory=list)
 
-    def then(self, round_: Round) -> IncidentHistory:
-        return IncidentHistory([*self.rounds, round_])
+    def then(self, *rounds: Round) -> IncidentHistory:
+        return IncidentHistory([*self.rounds, *rounds])
 
     def timeline(self) -> list[TimelineEntry]:
         entries: list[TimelineEntry] = []
         last_verdict: dict[tuple[str, str, str], bool | None] = {}
         last_status = ""
         for round_ in self.rounds:
-            if not round_.results:
-                continue
-            at = min(result.started_at for result in round_.results)
             if round_.status and round_.status != last_status:
                 if last_status:
-                    entries.append(TimelineEntry(at, f"Status {last_status} → {round_.status}", "status"))
+                    entries.append(
+                        TimelineEntry(round_.at, f"Status {last_status} → {round_.status}", "status")
+                    )
                 last_status = round_.status
+            if not round_.results:
+                continue
             counts = {
-                label: sum(r.label == label for r in round_.results)
-                for label in ("True", "False", "Inconclusive")
+                label: sum(r.label == label for r in round_.results) for label in VERDICT_LABELS.values()
             }
+            tested = ", ".join(f"{count} {label}" for label, count in counts.items() if count)
             entries.append(
-                TimelineEntry(
-                    at,
-                    f"{round_.label}: {len(round_.results)} hypotheses tested — "
-                    + ", ".join(f"{count} {label}" for label, count in counts.items() if count),
-                    "run",
-                )
+                TimelineEntry(round_.at, f"{round_.label}: {len(round_.results)} tested — {tested}", "run")
             )
             for result in round_.results:
                 key = (result.probe, result.target, result.hypothesis)
                 if key in last_verdict and last_verdict[key] != result.verdict:
-                    before = {True: "True", False: "False", None: "Inconclusive"}[last_verdict[key]]
-                    entries.append(
-                        TimelineEntry(
-                            result.started_at,
-                            f"{result.hypothesis}: {before} → {result.label}",
-                            "verdict",
-                            result.verdict,
-                        )
-                    )
+                    change = f"{result.hypothesis}: {VERDICT_LABELS[last_verdict[key]]} → {result.label}"
+                    entries.append(TimelineEntry(result.started_at, change, "verdict", result.verdict))
                 last_verdict[key] = result.verdict
         return sorted(entries, key=lambda entry: entry.at)
 
@@ -108,20 +114,14 @@ def run_folders(incident_dir: Path) -> list[Path]:
     return sorted(p for p in incident_dir.iterdir() if p.name.startswith(RUN_PREFIX) and p.is_dir())
 
 
-def rounds_of(document: dict[str, Any], run_name: str) -> list[Round]:
-    """The rounds a results.json records: its monitoring rounds, then its final results."""
+def rounds_of(document: Mapping[str, Any], run_name: str) -> list[Round]:
+    """The rounds a results.json records, or its results as one round named after the run."""
+    if document.get("rounds"):
+        return [Round.from_dict(item) for item in document["rounds"]]
+    results = [Result.from_dict(item) for item in document.get("results", [])]
     status = str(document.get("incident", {}).get("status", ""))
-    rounds = [
-        Round(
-            f"{run_name} round {number}",
-            [Result.from_dict(r) for r in item["results"]],
-            item.get("status", status),
-        )
-        for number, item in enumerate(document.get("rounds", []), start=1)
-    ]
-    if not rounds:
-        rounds.append(Round(run_name, [Result.from_dict(r) for r in document.get("results", [])], status))
-    return rounds
+    at = min((r.started_at for r in results), default=str(document.get("started_at", "")))
+    return [Round(run_name, results, status, at)]
 
 
 def load_history(incident_dir: str | Path | None) -> IncidentHistory:
@@ -133,11 +133,3 @@ def load_history(incident_dir: str | Path | None) -> IncidentHistory:
         if path.exists():
             rounds += rounds_of(json.loads(path.read_text()), folder.name)
     return IncidentHistory(rounds)
-
-
-def history_of(rounds: Iterable[Round]) -> IncidentHistory:
-    return IncidentHistory(list(rounds))
-
-
-def latest_results(history: IncidentHistory) -> Sequence[Result]:
-    return history.rounds[-1].results if history.rounds else []

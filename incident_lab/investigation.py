@@ -85,7 +85,7 @@ def slugify(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60] or "incident"
 
 
-def _choice(value: Any, allowed: Sequence[str], what: str) -> str:
+def choose(value: Any, allowed: Sequence[str], what: str) -> str:
     for option in allowed:
         if isinstance(value, str) and value.strip().lower() == option.lower():
             return option
@@ -146,8 +146,8 @@ def resolve(values: Mapping[str, Any], registry: Registry) -> InvestigationParam
         raise UsageError("no hypotheses to test: name a target (--target postgres=…) or a --hypothesis")
     params = InvestigationParams(
         incident=incident,
-        severity=_choice(values["severity"], SEVERITIES, "severity"),
-        status=_choice(values.get("status") or "Investigating", STATUSES, "status"),
+        severity=choose(values["severity"], SEVERITIES, "severity"),
+        status=choose(values.get("status") or "Investigating", STATUSES, "status"),
         commander=str(values.get("commander") or ""),
         date=date,
         hypotheses=tuple(_complete(h, targets, registry) for h in hypotheses),

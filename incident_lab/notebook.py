@@ -9,21 +9,27 @@ so that `read_results(path)` can read any executed notebook back.
 from __future__ import annotations
 
 import base64
+import json
 import string
+from dataclasses import dataclass, replace
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from incident_lab import charts
 from incident_lab.history import IncidentHistory, Round, load_history
 from incident_lab.html import result_html, status_badge, table_html
-from incident_lab.investigation import InvestigationParams, resolve
+from incident_lab.investigation import STATUSES, InvestigationParams, choose, resolve
 from incident_lab.probe import run_probe
 from incident_lab.registry import Registry
 from incident_lab.result import MIME_TYPE, Result
 from incident_lab.runner import default_registry
 from incident_lab.targets import parse_target
 from incident_lab.text import format_result
+
+if TYPE_CHECKING:
+    from incident_lab.execute import RunOutcome
+    from incident_lab.panel import InvestigationPanel
 
 CHART_METADATA = "incident_lab_chart"
 HEADLINE_METRICS = 3
@@ -82,41 +88,142 @@ def read_results(path: str | Path) -> list[Result]:
     ]
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """Results already taken, and the rounds that took them, handed to the notebook in a file."""
+
+    results: list[Result]
+    rounds: list[Round]
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps({
+            "results": [r.to_dict() for r in self.results],
+            "rounds": [r.to_dict() for r in self.rounds],
+        }))  # fmt: skip
+
+    @classmethod
+    def load(cls, path: str | Path) -> Recorded:
+        data = json.loads(Path(path).read_text())
+        return cls(
+            [Result.from_dict(r) for r in data["results"]], [Round.from_dict(r) for r in data["rounds"]]
+        )
+
+
 def hypothesis_letter(index: int) -> str:
     letters = string.ascii_uppercase
     return letters[index] if index < len(letters) else f"{letters[index // 26 - 1]}{letters[index % 26]}"
 
 
 class Investigation:
-    """One incident's hypotheses, their latest results, and its history so far."""
+    """One incident's hypotheses, their latest results, and its history so far.
 
-    def __init__(self, params: InvestigationParams, history: IncidentHistory, registry: Registry) -> None:
+    `history` is what earlier archived runs found; `rounds` is what this session did
+    (probe runs, re-runs and status changes), in order.
+    """
+
+    def __init__(
+        self,
+        params: InvestigationParams,
+        history: IncidentHistory,
+        registry: Registry,
+        *,
+        archive_dir: str = "",
+        recorded: Recorded | None = None,
+    ) -> None:
         self.params = params
         self.history = history
         self.registry = registry
+        self.archive_dir = archive_dir
+        self.recorded = recorded
         self.results: list[Result] = []
+        self.rounds: list[Round] = []
 
     @classmethod
-    def open(cls, *, history_dir: str = "", registry: Registry | None = None, **values: Any) -> Investigation:
+    def open(
+        cls,
+        *,
+        history_dir: str = "",
+        archive_dir: str = "",
+        recorded: str = "",
+        registry: Registry | None = None,
+        **values: Any,
+    ) -> Investigation:
+        """The investigation described by the notebook's parameters; `recorded` names a file
+        of results already taken (by `watch` or the panel) to show instead of probing again."""
         chosen = registry or default_registry()
-        return cls(resolve(values, chosen), load_history(history_dir), chosen)
+        return cls(
+            resolve(values, chosen),
+            load_history(history_dir),
+            chosen,
+            archive_dir=archive_dir,
+            recorded=Recorded.load(recorded) if recorded else None,
+        )
 
     # Running
 
     def run_hypothesis(self, index: int) -> Result:
+        """Test one hypothesis now; failures are inconclusive results, never exceptions."""
         hypothesis = self.params.hypotheses[index]
         probe = self.registry.get(hypothesis.probe)
         target = parse_target(probe.target_kind, self.params.targets[hypothesis.target])
         return run_probe(probe, target, hypothesis.params, hypothesis=hypothesis.title)
 
     def run(self) -> list[Result]:
-        """Test every hypothesis once; failures are inconclusive results, never exceptions."""
+        """Test every hypothesis once, or take the recorded results when there are some."""
+        if self.recorded is not None:
+            self.results = list(self.recorded.results)
+            self.rounds = list(self.recorded.rounds)
+            return self.results
         self.results = [self.run_hypothesis(index) for index in range(len(self.params.hypotheses))]
+        self.rounds.append(Round("notebook run", list(self.results), self.params.status))
         return self.results
 
+    def rerun(self, index: int) -> Result:
+        """Test one hypothesis again and record it as a round of its own."""
+        result = self.run_hypothesis(index)
+        self.record(index, result)
+        return result
+
+    def record(self, index: int, result: Result) -> None:
+        while len(self.results) <= index:
+            self.results.append(result)
+        self.results[index] = result
+        self.rounds.append(Round(f"re-run of {hypothesis_letter(index)}", [result], self.params.status))
+
+    def record_all(self, results: list[Result], label: str) -> None:
+        self.results = list(results)
+        self.rounds.append(Round(label, list(results), self.params.status))
+
+    def set_status(self, status: str) -> None:
+        """Change the incident's status; the change goes on the timeline."""
+        if status == self.params.status:
+            return
+        self.params = replace(self.params, status=choose(status, STATUSES, "status"))
+        self.rounds.append(Round("status", [], self.params.status))
+
     def with_current(self) -> IncidentHistory:
-        current = Round("this run", self.results, self.params.status)
-        return self.history.then(current) if self.results else self.history
+        return self.history.then(*self.rounds)
+
+    def save_to_archive(self) -> RunOutcome:
+        """Archive the current state as a new run of this incident, rendered by papermill."""
+        from incident_lab.archive import Archive
+        from incident_lab.execute import run_investigation
+
+        values = self.params.notebook_parameters()
+        return run_investigation(
+            values, Archive(self.archive_dir or None), progress=False, registry=self.registry,
+            recorded=Recorded(list(self.results), list(self.rounds)),
+        )  # fmt: skip
+
+    def panel(self, interactive: bool = True) -> InvestigationPanel | None:
+        """Show the interactive panel in JupyterLab; under papermill (not interactive), nothing."""
+        if not interactive:
+            return None
+        from incident_lab.panel import InvestigationPanel
+
+        shown = InvestigationPanel(self)
+        _display(shown.widget)
+        return shown
 
     # The template's sections
 

@@ -1,0 +1,142 @@
+"""A real browser: JupyterLab serves the incident's notebook, Chromium runs it, and the
+panel's Run button turns the lock hypothesis True under a real lock, then False."""
+
+import contextlib
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from incident_lab import scenarios
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+COMMAND = str(Path(sys.executable).with_name("incident-lab"))
+JUPYTER = str(Path(sys.executable).with_name("jupyter"))
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason=f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        return listener.getsockname()[1]
+
+
+def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "JupyterLab exited early"
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"JupyterLab did not answer at {url}")
+
+
+@pytest.fixture
+def jupyterlab(database, tmp_path):
+    prepared = subprocess.run(
+        [
+            COMMAND,
+            "new",
+            "--incident",
+            "Checkout failing",
+            "--severity",
+            "High",
+            "--target",
+            f"postgres={database}",
+            "--hypothesis",
+            "postgres.lock_contention",
+            "--archive",
+            str(tmp_path / "archive"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    notebook = Path(prepared.stdout.strip().split(" lab ")[1])
+    port, token = free_port(), secrets.token_hex(16)
+    password = database.split(":")[2].split("@")[0]
+    home = tmp_path / "home"
+    home.mkdir()
+    server = subprocess.Popen(
+        [
+            JUPYTER,
+            "lab",
+            "--no-browser",
+            "--allow-root",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={notebook.parent}",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        env={
+            **os.environ,
+            "PGPASSWORD": password,
+            "HOME": str(home),
+            "JUPYTER_CONFIG_DIR": str(home / ".jupyter"),
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}/api/status?token={token}", server)
+        yield f"http://127.0.0.1:{port}/lab/tree/{notebook.name}?token={token}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_clicking_run_turns_the_lock_badge_true_then_false(jupyterlab, database):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.goto(jupyterlab)
+            page.locator(".jp-Notebook").wait_for(timeout=60_000)
+            # JupyterLab may ask which kernel to start; the notebook's own (python3) is preselected.
+            select_kernel = page.locator(".jp-Dialog button", has_text="Select")
+            with contextlib.suppress(PlaywrightTimeout):
+                select_kernel.click(timeout=5_000)
+            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+            badge = page.locator(".il-badge-postgres-lock_contention")
+            run = page.locator(".il-run-postgres-lock_contention")
+            expect(badge).to_contain_text("False", timeout=120_000)
+            with scenarios.migration_holds_lock(database, readers=3):
+                run.click()
+                expect(badge).to_contain_text("True", timeout=60_000)
+                page.locator(".jp-Notebook").screenshot(path=str(ARTIFACTS / "panel-lock-true.png"))
+            run.click()
+            expect(badge).to_contain_text("False", timeout=60_000)
+            page.screenshot(path=str(ARTIFACTS / "panel-lock-false.png"), full_page=True)
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "panel-lock-true.png").stat().st_size > 10_000
+    shutil.copy(ARTIFACTS / "panel-lock-true.png", ARTIFACTS / "panel.png")

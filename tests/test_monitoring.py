@@ -1,0 +1,185 @@
+"""Live use: the investigation panel's API, `new`, and `watch` until the hypotheses clear."""
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+from incident_lab import scenarios
+from incident_lab.archive import Archive
+from incident_lab.execute import run_investigation
+from incident_lab.notebook import Investigation
+from incident_lab.panel import InvestigationPanel
+
+COMMAND = str(Path(sys.executable).with_name("incident-lab"))
+LOCK_ONLY = [{"probe": "postgres.lock_contention"}]
+
+
+def incident_lab(*args, **kwargs):
+    return subprocess.run([COMMAND, *args], capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def values(dsn, hypotheses=LOCK_ONLY):
+    return {
+        "incident": "Checkout failing",
+        "severity": "High",
+        "targets": {"postgres": dsn},
+        "hypotheses": hypotheses,
+    }
+
+
+def test_watch_records_the_flip_and_stops_after_n_clear_rounds(database, tmp_path):
+    archive = tmp_path / "archive"
+    with scenarios.migration_holds_lock(database, readers=2):
+        first = run_investigation(values(database), Archive(archive), progress=False)
+        assert first.results[0].verdict is True
+        watcher = subprocess.Popen(
+            [
+                COMMAND,
+                "watch",
+                "Checkout failing",
+                "--every",
+                "1s",
+                "--until-clear",
+                "2",
+                "--max-rounds",
+                "8",
+                "--target",
+                f"postgres={database}",
+                "--archive",
+                str(archive),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        round_one = watcher.stdout.readline()
+    assert round_one.startswith("round 1") and "A True" in round_one
+    rest, errors = watcher.communicate(timeout=240)
+    assert watcher.returncode == 0, errors
+    lines = rest.splitlines()
+    assert lines[0].startswith("round 2") and "A False" in lines[0] and "changed: A True → False" in lines[0]
+    assert lines[1].startswith("round 3") and "changed" not in lines[1]
+    assert "consider status Resolved" in lines[2]
+    report = Path(lines[-1])
+    assert report.parent.name == "run-002"
+    document = json.loads((report.parent / "results.json").read_text())
+    assert document["incident"]["status"] == "Monitoring"
+    texts = [entry["text"] for entry in document["timeline"]]
+    assert "Status High → Monitoring" not in texts and "Status Investigating → Monitoring" in texts
+    assert any("True → False" in text for text in texts)
+    assert [r["label"] for r in document["rounds"] if r["results"]] == [
+        "watch round 1",
+        "watch round 2",
+        "watch round 3",
+    ]
+    assert (report.parent / "charts" / "metrics-over-time.png").exists()
+    html = report.read_text()
+    assert "True → False" in html
+    assert "Status Investigating → Monitoring" in html
+
+
+def test_watch_of_a_server_that_went_down_is_inconclusive_not_a_traceback(tmp_path, database):
+    archive = tmp_path / "archive"
+    run_investigation(values(database), Archive(archive), progress=False)
+    shown = incident_lab(
+        "watch",
+        "Checkout failing",
+        "--every",
+        "0.1s",
+        "--max-rounds",
+        "2",
+        "--target",
+        "postgres=postgresql://app:pw@127.0.0.1:1/shop",
+        "--archive",
+        str(archive),
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "Traceback" not in shown.stderr
+    assert [line[:7] for line in shown.stdout.splitlines()[:2]] == ["round 1", "round 2"]
+    assert "A Inconclusive" in shown.stdout
+
+
+def test_the_template_under_papermill_shows_no_widget_and_no_traceback(database, tmp_path):
+    outcome = run_investigation(values(database), Archive(tmp_path), progress=False)
+    notebook = nbformat.read(outcome.run_dir / "investigation.ipynb", as_version=4)
+    outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
+    assert not [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert not [o for o in outputs if o.output_type == "error"]
+    report = (outcome.run_dir / "report.html").read_text()
+    assert "Traceback" not in report and "VBox(" not in report and "HBox(" not in report
+
+
+def test_the_panel_runs_reruns_monitors_changes_status_and_saves(database, tmp_path):
+    investigation = Investigation.open(
+        incident="Checkout failing",
+        severity="High",
+        targets={"postgres": database},
+        hypotheses=LOCK_ONLY,
+        archive_dir=str(tmp_path),
+        history_dir="",
+    )
+    investigation.run()
+    panel = InvestigationPanel(investigation)
+    row = panel.rows[0]
+    assert "False" in row.badge.value
+
+    async def session():
+        with scenarios.migration_holds_lock(database, readers=2):
+            confirmed = await panel.rerun(0)
+        assert confirmed.verdict is True
+        assert "True" in row.badge.value and "migration pid" in row.summary.value
+        refuted = await panel.rerun(0)
+        assert refuted.verdict is False and "False" in row.badge.value
+        panel.status.value = "Identified"
+        panel.every.value = 1
+        panel.monitoring.value = True
+        while sum(r.label.startswith("monitoring round") for r in investigation.rounds) < 2:
+            await asyncio.sleep(0.1)
+        panel.monitoring.value = False
+        await panel.save()
+
+    asyncio.run(session())
+    timeline = panel.timeline.value
+    assert "Status Investigating → Identified" in timeline
+    assert "True → False" in timeline and "False → True" in timeline
+    assert "saved:" in panel.message.value
+    (run,) = tmp_path.glob("*/run-001")
+    document = json.loads((run / "results.json").read_text())
+    assert document["incident"]["status"] == "Identified"
+    assert [r["label"] for r in document["rounds"]][:1] == [investigation.rounds[0].label]
+    assert len(document["rounds"]) == len(investigation.rounds)
+
+
+def test_new_prepares_the_incidents_notebook_without_running_or_overwriting(database, tmp_path):
+    args = [
+        "new",
+        "--incident",
+        "Checkout failing",
+        "--severity",
+        "High",
+        "--target",
+        f"postgres={database}",
+        "--archive",
+        str(tmp_path),
+    ]
+    shown = incident_lab(*args)
+    assert shown.returncode == 0, shown.stderr
+    command = shown.stdout.strip()
+    assert command.endswith("investigation.ipynb") and " lab " in command
+    notebook_path = Path(command.split(" lab ")[1])
+    notebook = nbformat.read(notebook_path, as_version=4)
+    assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
+    parameters = notebook.metadata.papermill.parameters
+    assert parameters["interactive"] is True and parameters["archive_dir"] == str(tmp_path.resolve())
+    password = database.split(":")[2].split("@")[0]
+    assert password not in notebook_path.read_text()
+    assert "PGPASSWORD" in shown.stderr
+    again = incident_lab(*args)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert nbformat.read(notebook_path, as_version=4) == notebook
+    missing = incident_lab("lab", "No such incident", "--archive", str(tmp_path))
+    assert missing.returncode == 2 and "no incident" in missing.stderr
