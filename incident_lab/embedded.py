@@ -77,6 +77,23 @@ class EmbeddedPostgres:
             f"--pwfile={password_file}",
         )
         password_file.unlink()
+        return self._launch()
+
+    def standby(self, slot: str) -> EmbeddedPostgres:
+        """A hot standby streaming from this server through the physical slot `slot`."""
+        import psycopg
+
+        with psycopg.connect(self.admin_dsn, autocommit=True) as connection:
+            connection.execute("SELECT pg_catalog.pg_create_physical_replication_slot(%s)", [slot])
+        replica = EmbeddedPostgres(max_connections=self.max_connections, settings=self.settings)
+        replica.password = self.password  # the base backup copies the roles and their passwords
+        replica._prepare_for_server_user()
+        source = ["-h", str(self.root), "-p", str(self.port), "-U", SUPERUSER]
+        stream = ["-R", "-S", slot, "-X", "stream", "--checkpoint=fast"]
+        replica._run("pg_basebackup", "-D", str(replica.data_dir), *source, *stream)
+        return replica._launch()
+
+    def _launch(self) -> EmbeddedPostgres:
         self.port = _free_port()
         options = {
             "listen_addresses": "127.0.0.1",
@@ -89,18 +106,9 @@ class EmbeddedPostgres:
             **self.settings,
         }
         server_options = " ".join(f"-c {name}={value}" for name, value in options.items())
+        log = str(self.root / "server.log")
         self._run(
-            "pg_ctl",
-            "-D",
-            str(self.data_dir),
-            "-l",
-            str(self.root / "server.log"),
-            "-o",
-            server_options,
-            "-w",
-            "-t",
-            "60",
-            "start",
+            "pg_ctl", "-D", str(self.data_dir), "-l", log, "-o", server_options, "-w", "-t", "60", "start"
         )
         self._started = True
         return self

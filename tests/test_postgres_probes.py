@@ -137,6 +137,36 @@ def test_deadlock_during_the_sampling_window(database):
     assert result.table("deadlock_counter").records()[0]["increase"] == 1
 
 
+def test_replication_lag_seen_from_a_real_standby_and_from_its_primary():
+    with EmbeddedPostgres() as primary:
+        dsn = primary.create_database("shop")
+        standby = primary.standby("replica1")
+        try:
+            assert run("postgres.replication_lag", dsn).verdict is False
+            in_sync = run("postgres.replication_lag", standby.dsn("shop"))
+            assert in_sync.verdict is False and "receiver streaming" in in_sync.summary
+            with psycopg.connect(dsn, autocommit=True) as connection:
+                connection.execute("CREATE TABLE orders (id int); INSERT INTO orders VALUES (1)")
+            with psycopg.connect(standby.admin_dsn, autocommit=True) as connection:
+                while connection.execute("SELECT pg_last_xact_replay_timestamp() IS NULL").fetchone()[0]:
+                    time.sleep(0.05)
+                connection.execute("SELECT pg_wal_replay_pause()")
+            with psycopg.connect(dsn, autocommit=True) as connection:
+                connection.execute("INSERT INTO orders VALUES (2)")
+            deadline = time.monotonic() + 20
+            while (
+                behind := run("postgres.replication_lag", standby.dsn("shop"), {"max_lag_seconds": 0.5})
+            ).verdict is not True:
+                assert time.monotonic() < deadline, behind.summary
+                time.sleep(0.1)
+            assert "replay is paused" in behind.summary and behind.metric("unreplayed_bytes") > 0
+        finally:
+            standby.stop()
+        gone = run("postgres.replication_lag", dsn)
+        assert gone.verdict is True
+        assert "slot replica1 has no standby streaming from it" in gone.summary
+
+
 def test_no_replication_is_refuted_with_a_clear_summary(database):
     result = run("postgres.replication_lag", database)
     assert result.verdict is False

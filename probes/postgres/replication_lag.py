@@ -59,12 +59,16 @@ def replication_lag(
             metrics=metrics,
         )
     return confirmed(
-        f"{plural(len(lagging), 'standby')} behind: "
-        + "; ".join(
-            f"{r['name']} {r['state']}, {seconds(r['replay_lag_seconds'])}, {r['replay_lag_bytes']:.0f} bytes"
-            for r in lagging
-        )
-        + ".",
+        f"{plural(len(lagging), 'standby')} behind: " + "; ".join(map(_describe, lagging)) + ".",
         evidence=evidence,
         metrics=metrics,
     )
+
+
+def _describe(row: dict) -> str:
+    if row["kind"] == "inactive slot":
+        return (
+            f"slot {row['name']} has no standby streaming from it, {row['replay_lag_bytes']:.0f} bytes behind"
+        )
+    lag = seconds(row["replay_lag_seconds"])
+    return f"{row['name']} {row['state']}, {lag} and {row['replay_lag_bytes']:.0f} bytes behind"
