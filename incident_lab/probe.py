@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from incident_lab.exceptions import ParameterError
-from incident_lab.redaction import scrub
+from incident_lab.redaction import scrub, scrub_value
 from incident_lab.result import Metric, Result, Table, format_time, utc_now
 
 log = logging.getLogger("incident_lab")
@@ -234,12 +234,12 @@ def run_probe(
         hypothesis=hypothesis or probe.hypothesis,
         verdict=finding.verdict,
         summary=scrub(finding.summary),
-        test="\n\n".join(session.tested) if session is not None else "",
+        test=scrub("\n\n".join(session.tested)) if session is not None else "",
         target=target.label,
         started_at=format_time(started),
         duration_ms=duration_ms,
         params=bound,
-        evidence=tuple(finding.evidence),
+        evidence=tuple(Table.from_dict(scrub_value(table.to_dict())) for table in finding.evidence),
         metrics=tuple(Metric(name, value, unit, observed) for name, (value, unit) in finding.metrics.items()),
         error=error,
         hints=tuple(scrub(hint) for hint in finding.hints),

@@ -2,7 +2,8 @@
 
 - `postgres_server`: one server for the session (embedded, or `INCIDENT_LAB_TEST_DSN`);
 - `database`: a fresh database for one test, dropped afterwards; its value is a DSN
-  that carries the password, as users' targets sometimes do.
+  that carries the password, as users' targets sometimes do;
+- `provider_standin`: LLM providers, status pages and a web service on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from incident_lab.testing.postgres import TestServer, create_database, drop_database, start_test_server
+from incident_lab.testing.provider_standin import ProviderStandIn
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +32,10 @@ def database(postgres_server: TestServer) -> Iterator[str]:
         yield postgres_server.dsn(name)
     finally:
         drop_database(postgres_server, name)
+
+
+@pytest.fixture(scope="session")
+def provider_standin() -> Iterator[ProviderStandIn]:
+    """The LLM provider, status page and web service stand-in on 127.0.0.1 (see its module)."""
+    with ProviderStandIn() as standin:
+        yield standin
