@@ -1,7 +1,6 @@
 """A real browser: JupyterLab serves the incident's notebook, Chromium runs it, and the
 panel's Run button turns the lock hypothesis True under a real lock, then False."""
 
-import contextlib
 import os
 import secrets
 import shutil
@@ -109,21 +108,35 @@ def jupyterlab(database, tmp_path):
         server.wait(timeout=30)
 
 
+def wait_for_idle_kernel(page, timeout: float = 90) -> None:
+    """JupyterLab may first ask which kernel to start (the notebook's own is preselected)."""
+    select_kernel = page.locator(".jp-Dialog button", has_text="Select")
+    idle = page.get_by_text("Python 3 (ipykernel) | Idle")
+    deadline = time.monotonic() + timeout
+    idle_checks = 0
+    while time.monotonic() < deadline:
+        if select_kernel.count():
+            select_kernel.first.click()
+            idle_checks = 0
+        elif idle.count():
+            idle_checks += 1
+            if idle_checks >= 4:  # idle for a second with no dialog: the notebook is ready
+                return
+        page.wait_for_timeout(250)
+    raise TimeoutError("the notebook's kernel never became idle")
+
+
 def test_clicking_run_turns_the_lock_badge_true_then_false(jupyterlab, database):
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect, sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
         try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1000})
             page.goto(jupyterlab)
             page.locator(".jp-Notebook").wait_for(timeout=60_000)
-            # JupyterLab may ask which kernel to start; the notebook's own (python3) is preselected.
-            select_kernel = page.locator(".jp-Dialog button", has_text="Select")
-            with contextlib.suppress(PlaywrightTimeout):
-                select_kernel.click(timeout=5_000)
+            wait_for_idle_kernel(page)
             page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
             page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
             badge = page.locator(".il-badge-postgres-lock_contention")
@@ -136,6 +149,9 @@ def test_clicking_run_turns_the_lock_badge_true_then_false(jupyterlab, database)
             run.click()
             expect(badge).to_contain_text("False", timeout=60_000)
             page.screenshot(path=str(ARTIFACTS / "panel-lock-false.png"), full_page=True)
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "panel-failure.png"), full_page=True)
+            raise
         finally:
             browser.close()
     assert (ARTIFACTS / "panel-lock-true.png").stat().st_size > 10_000
