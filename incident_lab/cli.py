@@ -233,7 +233,9 @@ def command_lab(args: argparse.Namespace) -> int:
     notebook = folder / "investigation.ipynb"
     if not notebook.exists():
         raise UsageError(f"{folder.name} has no notebook: prepare one with incident-lab new")
-    os.execv(jupyter(), [jupyter(), "lab", str(notebook)])
+    # JupyterLab serves the folder it starts in: the incident's, so the notebook and its runs are at hand.
+    os.chdir(folder)
+    os.execv(jupyter(), [jupyter(), "lab", notebook.name])
     return 0
 
 

@@ -1,6 +1,7 @@
-"""A real browser: JupyterLab serves the incident's notebook, Chromium runs it, and the
-panel's Run button turns the lock hypothesis True under a real lock, then False."""
+"""A real browser: `incident-lab lab` serves the incident's notebook, Chromium runs it, and
+the panel's Run button turns the lock hypothesis True under a real lock, then False."""
 
+import json
 import os
 import secrets
 import shutil
@@ -18,7 +19,6 @@ from incident_lab import scenarios
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 COMMAND = str(Path(sys.executable).with_name("incident-lab"))
-JUPYTER = str(Path(sys.executable).with_name("jupyter"))
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -54,7 +54,9 @@ def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 90)
 
 @pytest.fixture
 def jupyterlab(database, tmp_path):
-    prepared = subprocess.run(
+    """`incident-lab new`, then `incident-lab lab`, configured to serve on 127.0.0.1 with a token."""
+    archive = str(tmp_path / "archive")
+    subprocess.run(
         [
             COMMAND,
             "new",
@@ -67,42 +69,35 @@ def jupyterlab(database, tmp_path):
             "--hypothesis",
             "postgres.lock_contention",
             "--archive",
-            str(tmp_path / "archive"),
+            archive,
         ],
         capture_output=True,
         text=True,
         check=True,
         timeout=120,
     )
-    notebook = Path(prepared.stdout.strip().split(" lab ")[1])
     port, token = free_port(), secrets.token_hex(16)
+    config = tmp_path / "jupyter"
+    config.mkdir()
+    (config / "jupyter_server_config.json").write_text(
+        json.dumps(
+            {
+                "ServerApp": {"ip": "127.0.0.1", "port": port, "open_browser": False, "allow_root": True},
+                "IdentityProvider": {"token": token},
+                "LabApp": {"check_for_updates_class": "jupyterlab.NeverCheckForUpdate"},
+            }
+        )
+    )
     password = database.split(":")[2].split("@")[0]
-    home = tmp_path / "home"
-    home.mkdir()
     server = subprocess.Popen(
-        [
-            JUPYTER,
-            "lab",
-            "--no-browser",
-            "--allow-root",
-            "--ip=127.0.0.1",
-            f"--port={port}",
-            f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={notebook.parent}",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        ],
-        env={
-            **os.environ,
-            "PGPASSWORD": password,
-            "HOME": str(home),
-            "JUPYTER_CONFIG_DIR": str(home / ".jupyter"),
-        },
+        [COMMAND, "lab", "Checkout failing", "--archive", archive],
+        env={**os.environ, "PGPASSWORD": password, "HOME": str(tmp_path), "JUPYTER_CONFIG_DIR": str(config)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
         wait_until_serving(f"http://127.0.0.1:{port}/api/status?token={token}", server)
-        yield f"http://127.0.0.1:{port}/lab/tree/{notebook.name}?token={token}"
+        yield f"http://127.0.0.1:{port}/lab/tree/investigation.ipynb?token={token}"
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -182,3 +182,31 @@ def test_repr_and_json_never_show_a_password():
     )
     assert "Zebra-Crossing-42" not in repr(result) + result.to_json()
     assert result.target == "postgresql://app@127.0.0.1:1/"
+
+
+def test_service_names_pgpass_and_pgpassword_supply_what_the_reference_leaves_out(
+    database, tmp_path, monkeypatch
+):
+    from psycopg.conninfo import conninfo_to_dict
+
+    parts = conninfo_to_dict(database)
+    if "password" not in parts:
+        pytest.skip("the server under INCIDENT_LAB_TEST_DSN asks for no password")
+    where = {name: parts[name] for name in ("host", "port", "dbname", "user")}
+    (tmp_path / "pg_service.conf").write_text("[shop]\n" + "".join(f"{k}={v}\n" for k, v in where.items()))
+    pgpass = tmp_path / "pgpass"
+    pgpass.write_text(
+        f"{where['host']}:{where['port']}:{where['dbname']}:{where['user']}:{parts['password']}\n"
+    )
+    pgpass.chmod(0o600)
+    monkeypatch.setenv("PGSERVICEFILE", str(tmp_path / "pg_service.conf"))
+    monkeypatch.setenv("PGPASSFILE", str(pgpass))
+    by_service = run("postgres.lock_contention", "shop")
+    assert by_service.verdict is False, by_service.summary
+    assert by_service.target == "service=shop"
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "none"))
+    monkeypatch.setenv("PGPASSWORD", parts["password"])
+    keywords = " ".join(f"{k}={v}" for k, v in where.items())
+    assert run("postgres.lock_contention", keywords).verdict is False
+    monkeypatch.delenv("PGPASSWORD")
+    assert run("postgres.lock_contention", keywords).verdict is None  # no password from anywhere
