@@ -89,7 +89,7 @@ def load_params_file(path: str) -> dict[str, Any]:
             loaded = yaml.safe_load(handle)
     except OSError as error:
         raise UsageError(f"cannot read parameters file {path}: {error.strerror}") from None
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, ValueError) as error:  # YAML's own date parser raises ValueError
         raise UsageError(f"parameters file {path} is not valid YAML: {str(error).splitlines()[0]}") from None
     if not isinstance(loaded, dict):
         raise UsageError(f"parameters file {path} must hold a mapping of parameter names to values")
@@ -97,9 +97,10 @@ def load_params_file(path: str) -> dict[str, Any]:
 
 
 def print_outcome(outcome: Any) -> int:
+    from incident_lab.describe import hypothesis_letter
     from incident_lab.text import format_table
 
-    rows = [[chr(65 + i), r.hypothesis, r.label, r.summary] for i, r in enumerate(outcome.results)]
+    rows = [[hypothesis_letter(i), r.hypothesis, r.label, r.summary] for i, r in enumerate(outcome.results)]
     print(format_table(["", "hypothesis", "verdict", "summary"], rows), file=sys.stderr)
     if not outcome.completed:
         print(
@@ -172,6 +173,8 @@ def command_show(args: argparse.Namespace) -> int:
     import json
 
     from incident_lab.archive import Archive
+    from incident_lab.describe import hypothesis_letter
+    from incident_lab.history import VERDICT_LABELS
     from incident_lab.text import format_table
 
     archive = Archive(args.archive)
@@ -187,12 +190,7 @@ def command_show(args: argparse.Namespace) -> int:
         f"{run_dir.name} {document['outcome']}"
     )
     rows = [
-        [
-            chr(65 + i),
-            r["hypothesis"],
-            {True: "True", False: "False", None: "Inconclusive"}[r["verdict"]],
-            r["summary"],
-        ]
+        [hypothesis_letter(i), r["hypothesis"], VERDICT_LABELS[r["verdict"]], r["summary"]]
         for i, r in enumerate(document["results"])
     ]
     print(format_table(["", "hypothesis", "verdict", "summary"], rows))
@@ -258,6 +256,8 @@ def command_watch(args: argparse.Namespace) -> int:
         max_rounds=args.max_rounds,
         say=lambda line: print(line, flush=True),
     )
+    ending = "cleared" if outcome.cleared else "interrupted" if outcome.interrupted else "stopped"
+    print(f"{ending} after {outcome.rounds} rounds; archived with every round:", file=sys.stderr)
     print(outcome.archived.report)
     return 0 if outcome.archived.completed else 1
 

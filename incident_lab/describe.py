@@ -1,5 +1,7 @@
 """Small wording helpers shared by probes' summaries and the report."""
 
+import string
+
 
 def seconds(value: float | None) -> str:
     """A duration as people say it: `850 ms`, `42 s`, `12 min`, `3.5 h`."""
@@ -24,3 +26,8 @@ def truncate(text: str | None, limit: int) -> str | None:
 
 def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def hypothesis_letter(index: int) -> str:
+    letters = string.ascii_uppercase
+    return letters[index] if index < len(letters) else f"{letters[index // 26 - 1]}{letters[index % 26]}"

@@ -26,7 +26,7 @@ class TargetError(UsageError):
     """A target reference is malformed or names an unknown kind."""
 
 
-class DuplicateProbeError(IncidentLabError):
+class DuplicateProbeError(UsageError):
     """Two probe sources register the same id."""
 
 

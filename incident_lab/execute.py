@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from html import escape
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,10 @@ def prepare(
     kinds = {h.target: chosen.get(h.probe).target_kind for h in params.hypotheses}
     safe_targets, secrets = {}, {}
     for name, reference in params.targets.items():
-        safe, secret = split_secret(kinds[name], reference) if name in kinds else (reference, None)
+        if name not in kinds:  # no hypothesis uses it, so it need not work: only its secret must go
+            safe_targets[name] = scrub(reference)
+            continue
+        safe, secret = split_secret(kinds[name], reference)
         safe_targets[name] = safe
         if secret is not None:
             secrets[safe] = secret
@@ -168,6 +172,64 @@ def prepare_notebook(
     return notebook, secrets
 
 
+def write_run_files(
+    staged: Path,
+    notebook: Path,
+    params: InvestigationParams,
+    earlier: IncidentHistory,
+    rounds: list[Round],
+    results: list[Result],
+    error: str | None,
+) -> None:
+    """results.json (results, this run's rounds, the incident's timeline), metrics.csv, charts
+    and the report."""
+    history = earlier.then(*rounds)
+    document = {
+        "incident": params.notebook_parameters(),
+        "outcome": "failed" if error else "completed",
+        "error": error,
+        "started_at": min((r.started_at for r in results), default=format_time(utc_now())),
+        "finished_at": format_time(utc_now()),
+        "results": [r.to_dict() for r in results],
+        "timeline": [entry.to_dict() for entry in history.timeline()],
+        "rounds": [r.to_dict() for r in rounds],
+    }
+    write_json(staged / "results.json", document)
+    write_metrics(staged / "metrics.csv", history)
+    export_charts(notebook, staged / "charts")
+    render_report(notebook, staged / "report.html")
+
+
+def write_failure_files(staged: Path, params: InvestigationParams, results: list[Result], error: str) -> None:
+    """What can still be written when the report could not be: the results and the error."""
+    document = {
+        "incident": params.notebook_parameters(),
+        "outcome": "failed",
+        "error": error,
+        "finished_at": format_time(utc_now()),
+        "results": [r.to_dict() for r in results],
+    }
+    write_json(staged / "results.json", document)
+    page = f"<!DOCTYPE html><title>{escape(params.incident)}</title><h1>{escape(params.incident)}</h1>"
+    page += (
+        f"<p>This run failed; the executed notebook is beside this file.</p><pre>{escape(scrub(error))}</pre>"
+    )
+    (staged / "report.html").write_text(page, encoding="utf-8")
+
+
+def run_summary(params: InvestigationParams, results: list[Result], error: str | None) -> dict[str, Any]:
+    return {
+        "incident": params.incident,
+        "date": params.date,
+        "severity": params.severity,
+        "status": params.status,
+        "outcome": "failed" if error else "completed",
+        "error": error,
+        "finished_at": format_time(utc_now()),
+        "verdicts": {label: sum(r.label == label for r in results) for label in VERDICT_LABELS.values()},
+    }
+
+
 def run_investigation(
     values: Mapping[str, Any],
     archive: Archive,
@@ -183,7 +245,6 @@ def run_investigation(
     incident_dir = archive.incident_dir(params.folder_name)
     staged = archive.staging_dir()
     run_name = archive.next_run_name(incident_dir)
-    started = format_time(utc_now())
     notebook = staged / "investigation.ipynb"
     parameters = {
         **params.notebook_parameters(),
@@ -201,35 +262,15 @@ def run_investigation(
         if not notebook.exists():
             shutil.copyfile(str(TEMPLATE), notebook)
         scrub_notebook(notebook)
-        results = read_results(notebook)
-        rounds = recorded.rounds if recorded else [Round(run_name, results, params.status)]
-        history = load_history(incident_dir).then(*rounds)
-        document = {
-            "incident": params.notebook_parameters(),
-            "outcome": "failed" if error else "completed",
-            "error": error,
-            "started_at": started,
-            "finished_at": format_time(utc_now()),
-            "results": [r.to_dict() for r in results],
-            "timeline": [entry.to_dict() for entry in history.timeline()],
-            "rounds": [r.to_dict() for r in rounds],
-        }
-        write_json(staged / "results.json", document)
-        write_metrics(staged / "metrics.csv", history)
-        export_charts(notebook, staged / "charts")
-        render_report(notebook, staged / "report.html")
-        counts = {label: sum(r.label == label for r in results) for label in VERDICT_LABELS.values()}
-        summary = {
-            "incident": params.incident,
-            "date": params.date,
-            "severity": params.severity,
-            "status": params.status,
-            "outcome": document["outcome"],
-            "error": error,
-            "finished_at": document["finished_at"],
-            "verdicts": counts,
-        }
-        write_json(staged / SUMMARY, summary)
+        results: list[Result] = []
+        try:
+            results = read_results(notebook)
+            rounds = recorded.rounds if recorded else [Round(run_name, results, params.status)]
+            write_run_files(staged, notebook, params, load_history(incident_dir), rounds, results, error)
+        except Exception as problem:  # the executed notebook is evidence: archive it, marked failed
+            error = "; ".join(filter(None, [error, f"archiving failed: {type(problem).__name__}: {problem}"]))
+            write_failure_files(staged, params, results, error)
+        write_json(staged / SUMMARY, run_summary(params, results, error))
         run_dir = archive.commit(staged, incident_dir)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)

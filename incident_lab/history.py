@@ -111,7 +111,8 @@ class IncidentHistory:
 def run_folders(incident_dir: Path) -> list[Path]:
     if not incident_dir.is_dir():
         return []
-    return sorted(p for p in incident_dir.iterdir() if p.name.startswith(RUN_PREFIX) and p.is_dir())
+    runs = [p for p in incident_dir.iterdir() if p.is_dir() and p.name.removeprefix(RUN_PREFIX).isdigit()]
+    return sorted(runs, key=lambda p: int(p.name.removeprefix(RUN_PREFIX)))  # run-1000 after run-999
 
 
 def rounds_of(document: Mapping[str, Any], run_name: str) -> list[Round]:

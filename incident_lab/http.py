@@ -13,6 +13,7 @@ import contextlib
 import http.client
 import json
 import math
+import re
 import socket
 import ssl
 import threading
@@ -22,10 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from incident_lab.exceptions import TargetError
-from incident_lab.redaction import scrub
+from incident_lab.redaction import MASK, register_secret, scrub
+from incident_lab.targets import secret_for
 
 if TYPE_CHECKING:
     from incident_lab.probe import Probe
@@ -50,6 +52,10 @@ def check_url(url: str, what: str = "URL") -> str:
     return url
 
 
+# Query parameters that carry credentials in the wild (?token=, ?api_key=, ?sig=, …).
+SECRET_QUERY_NAMES = re.compile(r"token|key|secret|sig|pass|auth|credential|session|code", re.IGNORECASE)
+
+
 def safe_url(url: str) -> str:
     """The URL as people may read it: query values hidden (tokens sometimes travel there)."""
     parts = urlsplit(url)
@@ -66,8 +72,20 @@ class HttpTarget:
 
     @classmethod
     def parse(cls, reference: str) -> HttpTarget:
-        url = check_url(reference)
+        url = check_url(secret_for(reference) or reference)
+        for name, value in parse_qsl(urlsplit(url).query):
+            if SECRET_QUERY_NAMES.search(name):
+                register_secret(value)
         return cls(url, safe_url(url))
+
+    @classmethod
+    def split_secret(cls, reference: str) -> tuple[str, str | None]:
+        """The URL with secret-looking query values masked, and the whole URL as the secret."""
+        parts = urlsplit(check_url(reference))
+        query = [(n, MASK if SECRET_QUERY_NAMES.search(n) else v) for n, v in parse_qsl(parts.query)]
+        if all(value != MASK for _, value in query):
+            return reference, None
+        return urlunsplit(parts._replace(query=urlencode(query, safe=MASK))), reference
 
     @contextmanager
     def session(self, probe: Probe, budget_seconds: float) -> Iterator[HttpSession]:

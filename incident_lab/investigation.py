@@ -92,6 +92,23 @@ def choose(value: Any, allowed: Sequence[str], what: str) -> str:
     raise UsageError(f"unknown {what} {value!r} (choose from {', '.join(allowed)})")
 
 
+def _mapping(values: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    given = values.get(name) or {}
+    if not isinstance(given, Mapping):
+        raise UsageError(f"{name} must be a mapping of names to values, got {type(given).__name__}")
+    return given
+
+
+def _sequence(values: Mapping[str, Any], name: str) -> Sequence[Any]:
+    """A list as given; one string stands for a list of one (a single corrective action, say)."""
+    given = values.get(name) or []
+    if isinstance(given, str):
+        return [given]
+    if not isinstance(given, list | tuple):
+        raise UsageError(f"{name} must be a list, got {type(given).__name__}")
+    return given
+
+
 def parse_hypothesis(text: str) -> Hypothesis:
     """`ID[:NAME=VALUE,…]` as given on the command line."""
     probe_id, _, assignments = text.partition(":")
@@ -116,7 +133,7 @@ def _hypothesis(value: Any) -> Hypothesis:
         return Hypothesis(
             title=str(value.get("title") or ""),
             probe=value["probe"],
-            params=dict(value.get("params") or {}),
+            params=dict(_mapping(value, "params")),
             target=str(value.get("target") or ""),
         )
     raise UsageError(f"a hypothesis needs at least a probe id, got {value!r}")
@@ -138,8 +155,8 @@ def resolve(values: Mapping[str, Any], registry: Registry) -> InvestigationParam
         dt.date.fromisoformat(date)
     except ValueError:
         raise UsageError(f"date must be YYYY-MM-DD, got {date!r}") from None
-    targets = {str(name): str(reference) for name, reference in dict(values.get("targets") or {}).items()}
-    hypotheses = [_hypothesis(item) for item in values.get("hypotheses") or ()]
+    targets = {str(name): str(reference) for name, reference in _mapping(values, "targets").items()}
+    hypotheses = [_hypothesis(item) for item in _sequence(values, "hypotheses")]
     if not hypotheses:
         hypotheses = default_hypotheses(targets, registry)
     if not hypotheses:
@@ -157,7 +174,7 @@ def resolve(values: Mapping[str, Any], registry: Registry) -> InvestigationParam
         cleanup=str(values.get("cleanup") or ""),
         root_cause=str(values.get("root_cause") or ""),
         trigger=str(values.get("trigger") or ""),
-        corrective_actions=tuple(str(item) for item in values.get("corrective_actions") or ()),
+        corrective_actions=tuple(str(item) for item in _sequence(values, "corrective_actions")),
     )
     return params
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import base64
 import json
-import string
+import re
 from dataclasses import dataclass, replace
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from incident_lab import charts
+from incident_lab.describe import hypothesis_letter
+from incident_lab.exceptions import UsageError
 from incident_lab.history import IncidentHistory, Round, load_history
 from incident_lab.html import result_html, status_badge, table_html
 from incident_lab.investigation import STATUSES, InvestigationParams, choose, resolve
@@ -45,6 +47,15 @@ def show_html(text: str) -> None:
     from IPython.display import HTML
 
     _display(HTML(text))
+
+
+MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
+
+
+def plain(text: str) -> str:
+    """Text from a user, a probe or a database, shown in Markdown as nothing but text:
+    no HTML, no links, no emphasis."""
+    return MARKDOWN_SPECIALS.sub(r"\\\1", escape(text, quote=False))
 
 
 def show_markdown(text: str) -> None:
@@ -107,11 +118,6 @@ class Recorded:
         return cls(
             [Result.from_dict(r) for r in data["results"]], [Round.from_dict(r) for r in data["rounds"]]
         )
-
-
-def hypothesis_letter(index: int) -> str:
-    letters = string.ascii_uppercase
-    return letters[index] if index < len(letters) else f"{letters[index // 26 - 1]}{letters[index % 26]}"
 
 
 class Investigation:
@@ -185,8 +191,8 @@ class Investigation:
         return result
 
     def record(self, index: int, result: Result) -> None:
-        while len(self.results) <= index:
-            self.results.append(result)
+        if len(self.results) != len(self.params.hypotheses):
+            raise UsageError("run the investigation once before re-running one hypothesis")
         self.results[index] = result
         self.rounds.append(Round(f"re-run of {hypothesis_letter(index)}", [result], self.params.status))
 
@@ -230,15 +236,15 @@ class Investigation:
     def header(self) -> None:
         p = self.params
         show_markdown(
-            f"# [{p.date}] {p.incident}\n\n**Severity:** {p.severity}  \n**Status:** {p.status}  \n"
-            f"**Commander:** {p.commander or '_unassigned_'}"
+            f"# [{p.date}] {plain(p.incident)}\n\n**Severity:** {p.severity}  \n**Status:** {p.status}  \n"
+            f"**Commander:** {plain(p.commander) or '_unassigned_'}"
         )
 
     def immediate_actions(self) -> None:
         hints = [hint for r in self.results if r.verdict for hint in r.hints]
-        contain = "".join(f"\n  - [ ] **Probe hint:** {hint}" for hint in hints)
+        contain = "".join(f"\n  - [ ] **Probe hint:** {plain(hint)}" for hint in hints)
         impact = next((r for r in self.results if r.probe == "http.error_rate"), None)
-        impact_note = f" — probe: {impact.summary}" if impact else ""
+        impact_note = f" — probe: {plain(impact.summary)}" if impact else ""
         show_markdown(
             "- [ ] **Acknowledge:** Confirm incident in `#incidents` channel.\n"
             f"- [ ] **Assess:** Is this localized or global? (Check User Impact){impact_note}\n"
@@ -267,7 +273,7 @@ class Investigation:
 
     def timeline(self) -> None:
         entries = self.with_current().timeline()
-        lines = [f"- `{entry.at[11:19]} UTC` — {entry.text}" for entry in entries]
+        lines = [f"- `{entry.at[11:19]} UTC` — {plain(entry.text)}" for entry in entries]
         show_markdown("**Timeline:**\n\n" + ("\n".join(lines) if lines else "_no probe has run yet_"))
 
     def overview(self) -> None:
@@ -275,12 +281,19 @@ class Investigation:
             show_chart(charts.verdict_overview(self.results))
 
     def hypotheses(self) -> None:
-        for index, (hypothesis, result) in enumerate(zip(self.params.hypotheses, self.results, strict=True)):
+        for index, hypothesis in enumerate(self.params.hypotheses):
             probe = self.registry.get(hypothesis.probe)
+            if index >= len(self.results):
+                show_markdown(
+                    f"### Hypothesis {hypothesis_letter(index)}: {plain(hypothesis.title)}\n\n"
+                    "- *Result:* **not tested**: the investigation stopped before this hypothesis ran"
+                )
+                continue
+            result = self.results[index]
             reason = "" if result.verdict is not None else " (why: see the summary)"
             show_markdown(
-                f"### Hypothesis {hypothesis_letter(index)}: {escape(hypothesis.title)}\n\n"
-                f"- *Test:* {escape(probe.test)} (`{probe.id}` on `{escape(result.target)}`)\n"
+                f"### Hypothesis {hypothesis_letter(index)}: {plain(hypothesis.title)}\n\n"
+                f"- *Test:* {plain(probe.test)} (`{probe.id}` on `{escape(result.target)}`)\n"
                 f"- *Result:* **{result.label}**{reason}"
             )
             show_result(result)
@@ -295,15 +308,15 @@ class Investigation:
     def resolution(self) -> None:
         p = self.params
         show_markdown(
-            f"- **Action Taken:** {p.action_taken or '_to be filled in_'}\n"
-            f"- **Verification:** {p.verification or '_to be filled in_'}\n"
-            f"- **Cleanup:** {p.cleanup or '_to be filled in_'}"
+            f"- **Action Taken:** {plain(p.action_taken) or '_to be filled in_'}\n"
+            f"- **Verification:** {plain(p.verification) or '_to be filled in_'}\n"
+            f"- **Cleanup:** {plain(p.cleanup) or '_to be filled in_'}"
         )
 
     def review(self) -> None:
         p = self.params
         confirmed = [r for r in self.results if r.verdict]
-        candidates = "\n".join(f"- {r.hypothesis}: {r.summary}" for r in confirmed) or "- _none confirmed_"
+        candidates = "\n".join(f"- {plain(r.hypothesis)}: {plain(r.summary)}" for r in confirmed)
         actions = p.corrective_actions or (
             "Add circuit breaker to X service",
             "Update runbook for Y scenario",
@@ -311,10 +324,9 @@ class Investigation:
         )
         show_markdown(
             "*To be filled out 24-48h after resolution.*\n\n"
-            f"**Root Cause:** {p.root_cause or '_to be decided; candidates confirmed by probes:_'}\n\n"
-            f"{candidates}\n\n**Trigger:** {p.trigger or '_to be filled in_'}\n\n"
-            "**Corrective Actions (P0/P1):**\n" + "\n".join(f"{i}. [ ] {a}" for i, a in enumerate(actions, 1))
+            f"**Root Cause:** {plain(p.root_cause) or '_to be decided; candidates confirmed by probes:_'}\n\n"
+            f"{candidates or '- _none confirmed_'}\n\n"
+            f"**Trigger:** {plain(p.trigger) or '_to be filled in_'}\n\n"
+            "**Corrective Actions (P0/P1):**\n"
+            + "\n".join(f"{i}. [ ] {plain(a)}" for i, a in enumerate(actions, 1))
         )
-
-    def verdict_table(self) -> list[list[str]]:
-        return [[hypothesis_letter(i), r.hypothesis, r.label, r.summary] for i, r in enumerate(self.results)]

@@ -40,19 +40,18 @@ class HypothesisRow:
         self.badge = widgets.HTML(RUNNING)
         self.summary = widgets.HTML(layout=widgets.Layout(width="45%"))
         self.when = widgets.Label("not run", layout=widgets.Layout(width="110px"))
-        self.run = widgets.Button(description="Run", icon="play", layout=widgets.Layout(width="80px"))
-        self.run.add_class(f"il-run-{css_name(hypothesis.probe)}")
+        self.run_button = widgets.Button(description="Run", icon="play", layout=widgets.Layout(width="80px"))
+        self.run_button.add_class(f"il-run-{css_name(hypothesis.probe)}")
         self.badge.add_class(f"il-badge-{css_name(hypothesis.probe)}")
         self.toggle = widgets.ToggleButton(description="Evidence", layout=widgets.Layout(width="100px"))
         self.details = widgets.Output(layout=widgets.Layout(display="none"))
-        self.run.on_click(lambda _: panel.schedule(panel.rerun(index)))
+        self.run_button.on_click(lambda _: panel.schedule(panel.rerun(index)))
         self.toggle.observe(self._toggled, names="value")
         title = widgets.HTML(
             f"<strong>{escape(hypothesis.title)}</strong>", layout=widgets.Layout(width="25%")
         )
-        self.widget = widgets.VBox(
-            [widgets.HBox([self.badge, title, self.summary, self.when, self.run, self.toggle]), self.details]
-        )
+        line = widgets.HBox([self.badge, title, self.summary, self.when, self.run_button, self.toggle])
+        self.widget = widgets.VBox([line, self.details])
 
     def _toggled(self, change: dict[str, Any]) -> None:
         self.details.layout.display = "block" if change["new"] else "none"

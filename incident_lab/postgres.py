@@ -13,12 +13,13 @@ import contextlib
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from incident_lab.exceptions import TargetError
+from incident_lab.exceptions import IncidentLabError, TargetError
+from incident_lab.probe import Finding, inconclusive, refuted
 from incident_lab.redaction import register_secret
 from incident_lab.targets import secret_for
 
@@ -32,14 +33,31 @@ LOCK_TIMEOUT_MS = 500
 STATEMENT_TIMEOUT_MS = 3000
 TOO_MANY_CLIENTS = "53300"
 
+SETTINGS_CHECK = (
+    "SELECT pg_catalog.current_setting('default_transaction_read_only'),"
+    " pg_catalog.current_setting('search_path')"
+)
+VISIBILITY_CHECK = """
+SELECT r.rolsuper OR pg_catalog.pg_has_role(r.oid, 'pg_read_all_stats', 'USAGE') AS sees_all
+FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user
+"""
+
 _VERSIONED_SQL = re.compile(r"^(?P<name>.+)_post_(?P<version>\d{6})\.sql$")
+
+
+class ProbeCancelled(IncidentLabError):
+    """The probe's budget ran out; it must not send anything more."""
+
+
+class UnsafeSession(IncidentLabError):
+    """The server did not apply the settings that keep a probe harmless."""
 
 
 @dataclass(frozen=True)
 class PostgresTarget:
     """A PostgreSQL server named by a libpq URI, keyword/value conninfo or service name."""
 
-    conninfo: str
+    conninfo: str = field(repr=False)
     label: str
 
     @classmethod
@@ -122,21 +140,31 @@ class PostgresSession:
         self._sql_dir = sql_dir
         self._budget = budget_seconds
         self._connection: psycopg.Connection[Any] | None = None
+        self._cancelled = False
+        self._sees_all_sessions: bool | None = None
         self.tested: list[str] = []
 
+    def __repr__(self) -> str:
+        return "<PostgresSession>"
+
     def connect(self) -> None:
-        """Open the probe's one connection (queries do this on first use)."""
+        """Open the probe's one connection (queries do this on first use) and check that the
+        server took the safety settings: a connection pooler may drop startup options."""
         if self._connection is not None:
             return
+        if self._cancelled:
+            raise ProbeCancelled("the probe's budget ran out before it connected")
         import psycopg
 
-        statement_ms = int(min(STATEMENT_TIMEOUT_MS, self._budget * 500))
-        lock_ms = min(LOCK_TIMEOUT_MS, statement_ms)
+        statement_ms = max(1, int(min(STATEMENT_TIMEOUT_MS, self._budget * 500)))
         settings = {
             "statement_timeout": statement_ms,
-            "lock_timeout": lock_ms,
+            "lock_timeout": max(1, min(LOCK_TIMEOUT_MS, statement_ms)),
             "idle_in_transaction_session_timeout": statement_ms * 2,
             "default_transaction_read_only": "on",
+            # Only the catalog's own functions and operators: a user's `||` or `<>` in
+            # another schema must never run with the probe's privileges.
+            "search_path": "pg_catalog",
         }
         ours = " ".join(f"-c {name}={value}" for name, value in settings.items())
         given = psycopg.conninfo.conninfo_to_dict(self._conninfo).get("options", "")
@@ -146,6 +174,31 @@ class PostgresSession:
             connect_timeout=max(2, min(10, int(self._budget / 2))),
             options=f"{given} {ours}".strip(),
             autocommit=True,
+        )
+        applied = self._connection.execute(SETTINGS_CHECK).fetchone()
+        if applied != ("on", "pg_catalog"):
+            raise UnsafeSession(
+                "the server did not apply incident_lab's session settings (read-only, timeouts, "
+                "search_path), as happens behind a connection pooler: point the probe at PostgreSQL itself"
+            )
+
+    @property
+    def sees_all_sessions(self) -> bool:
+        """Whether this role sees every session's state and query (superuser or pg_read_all_stats);
+        without it, other roles' sessions show no state and a probe cannot refute anything."""
+        if self._sees_all_sessions is None:
+            row = self.execute(VISIBILITY_CHECK)[0]
+            self._sees_all_sessions = bool(row["sees_all"])
+        return self._sees_all_sessions
+
+    def refuted(self, summary: str, **details: Any) -> Finding:
+        """Refute, if this session could see every session; otherwise say why it cannot tell."""
+        if self.sees_all_sessions:
+            return refuted(summary, **details)
+        return inconclusive(
+            "This role cannot see other roles' sessions (grant it pg_monitor or pg_read_all_stats), "
+            f"so finding nothing proves nothing. What it saw: {summary}",
+            **details,
         )
 
     @property
@@ -189,6 +242,8 @@ class PostgresSession:
         """Run one statement; it is recorded verbatim as part of the probe's test."""
         from psycopg.rows import dict_row
 
+        if self._cancelled:
+            raise ProbeCancelled("the probe's budget ran out")
         self.connect()
         assert self._connection is not None
         self.tested.append(text.strip() + (f"\n-- with {dict(params)}" if params else ""))
@@ -197,7 +252,8 @@ class PostgresSession:
             return cursor.fetchall() if cursor.description else []
 
     def cancel(self) -> None:
-        """Stop the running statement; called when the probe overruns its budget."""
+        """Stop the running statement and any further one; called when the probe overruns its budget."""
+        self._cancelled = True
         if self._connection is not None:
             # The budget is spent and the result already says so; a failed cancel adds nothing.
             with contextlib.suppress(Exception):

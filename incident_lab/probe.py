@@ -30,6 +30,8 @@ from incident_lab.result import Metric, Result, Table, format_time, utc_now
 log = logging.getLogger("incident_lab")
 
 BUDGET_PARAM = "budget_seconds"
+WINDOW_PARAM = "window_seconds"
+MAX_BUDGET_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -143,8 +145,12 @@ class Probe:
         bound = {param.name: param.default for param in self.params}
         for name, value in given.items():
             bound[name] = self.param(name).coerce(value)
-        if bound[BUDGET_PARAM] <= 0:
-            raise ParameterError(f"parameter {BUDGET_PARAM} must be positive, got {bound[BUDGET_PARAM]}")
+        budget = bound[BUDGET_PARAM]
+        if not 0 < budget <= MAX_BUDGET_SECONDS:
+            raise ParameterError(f"parameter {BUDGET_PARAM} must be above 0 and at most {MAX_BUDGET_SECONDS}")
+        # A probe that watches for a while (deadlocks) must be left time to answer after watching.
+        if bound.get(WINDOW_PARAM, 0) >= budget:
+            raise ParameterError(f"parameter {WINDOW_PARAM} must be shorter than {BUDGET_PARAM} ({budget:g})")
         return bound
 
 
@@ -224,6 +230,9 @@ def run_probe(
         finding = inconclusive(f"could not test: {detail.splitlines()[0]}")
         error = f"{type(problem).__name__}: {detail}"
         log.info("probe %s on %s failed: %s", probe.id, target.label, error)
+    elif not isinstance(outcome["finding"], Finding):
+        finding = inconclusive(f"the probe returned {type(outcome['finding']).__name__}, not a verdict")
+        error = f"TypeError: probe {probe.id} must return confirmed(…), refuted(…) or inconclusive(…)"
     else:
         finding = outcome["finding"]
         error = None

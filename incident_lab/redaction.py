@@ -15,7 +15,14 @@ _known_secrets: set[str] = set()
 # Shapes that carry a credential even when we never saw the secret itself.
 _PATTERNS = [
     (re.compile(r"(?P<keep>\b[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)[^@/\s]+(?=@)", re.I), r"\g<keep>" + MASK),
-    (re.compile(r"(?P<keep>\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s'\"]+)", re.I), r"\g<keep>" + MASK),
+    (re.compile(r"(?P<keep>password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s'\"]+)", re.I), r"\g<keep>" + MASK),
+    # SQL that sets a password (CREATE/ALTER ROLE … PASSWORD '…'), as seen in another session's query.
+    (re.compile(r"(?P<keep>\bpassword\s+)'(?:[^']|'')*'", re.I), r"\g<keep>'" + MASK + "'"),
+    # A header quoted in JSON: "Authorization": "Bearer …".
+    (
+        re.compile(r"(?P<keep>\"(?:authorization|x-api-key|api-key)\"\s*:\s*\")[^\"]*", re.I),
+        r"\g<keep>" + MASK,
+    ),
     (re.compile(r"(?P<keep>[?&]password=)[^&\s]+", re.I), r"\g<keep>" + MASK),
     (
         re.compile(r"(?P<keep>\b(?:authorization|x-api-key|api-key)\s*[:=]\s*)(?:bearer\s+)?\S+", re.I),

@@ -75,7 +75,12 @@ class Registry:
             assert spec is not None and spec.loader is not None
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module
-            spec.loader.exec_module(module)
+            try:
+                spec.loader.exec_module(module)
+            except Exception as error:  # the team's module, not ours: say which and why, briefly
+                del sys.modules[name]
+                problem = f"{type(error).__name__}: {error}"
+                raise UsageError(f"probe module {path} does not load: {problem}") from None
             self.add_module(module, f"probe path {path}")
 
     def get(self, probe_id: str) -> Probe:
@@ -112,6 +117,7 @@ def load_registry(probe_paths: Iterable[str | Path] = ()) -> Registry:
     registry.load_builtin()
     registry.load_entry_points()
     from_environment = [p for p in os.environ.get(PATH_VARIABLE, "").split(os.pathsep) if p]
-    for folder in [*from_environment, *probe_paths]:
+    folders = {Path(folder).expanduser().resolve(): None for folder in [*from_environment, *probe_paths]}
+    for folder in folders:  # a folder named twice (option and environment) is loaded once
         registry.load_path(folder)
     return registry

@@ -16,11 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from incident_lab.archive import Archive
+from incident_lab.describe import hypothesis_letter
 from incident_lab.exceptions import UsageError
 from incident_lab.execute import RunOutcome
 from incident_lab.history import VERDICT_LABELS, load_history
 from incident_lab.investigation import resolve
-from incident_lab.notebook import Investigation, hypothesis_letter
+from incident_lab.notebook import Investigation
 from incident_lab.registry import Registry
 from incident_lab.result import Result
 

@@ -115,3 +115,23 @@ def test_cli_json(provider_standin):
     assert completed.returncode == 0, completed.stderr
     data = json.loads(completed.stdout)
     assert data["verdict"] is True and data["probe"] == "http.error_rate"
+
+
+def test_a_token_in_the_url_reaches_no_output_and_no_archived_file(provider_standin, tmp_path):
+    from incident_lab.archive import Archive
+    from incident_lab.execute import run_investigation
+
+    url = f"{provider_standin.root}/http/ok/token-case?token=TopSecretTok123&page=2"
+    result = run("http.error_rate", url, {"requests": 3})
+    assert result.verdict is False
+    assert "TopSecretTok123" not in result.to_json() + repr(result)
+    values = {
+        "incident": "Token",
+        "severity": "Low",
+        "targets": {"http": url},
+        "hypotheses": [{"probe": "http.error_rate", "params": {"requests": 3}}],
+    }
+    outcome = run_investigation(values, Archive(tmp_path), progress=False)
+    assert outcome.results[0].verdict is False  # the kernel got the whole URL, through its environment
+    for path in (p for p in tmp_path.rglob("*") if p.is_file()):
+        assert b"TopSecretTok123" not in path.read_bytes(), path

@@ -254,3 +254,32 @@ def test_demo_reproduces_the_template_incident_on_an_embedded_server(tmp_path):
     results = read_results(report.with_name("investigation.ipynb"))
     assert results[0].probe == "postgres.lock_contention" and results[0].verdict is True
     assert "0042_orders_add_shipped_at" in report.read_text()
+
+
+def test_hostile_text_from_the_root_blocker_and_the_operator_is_shown_not_run(database, tmp_path):
+    scenarios.create_table(database, "carts")
+    with scenarios.sessions(database) as opened:
+        holder, waiter = scenarios.connect(database), scenarios.connect(database)
+        opened += [holder, waiter]
+        holder.execute("BEGIN")
+        holder.execute("UPDATE carts SET note = '<img src=x onerror=alert(1)>' WHERE id = 1")
+        scenarios.send_without_waiting(waiter, "UPDATE carts SET note = 'x' WHERE id = 1")
+        scenarios.wait_for_lock_waiters(database, 1)
+        values = investigation(
+            database, LOCKS[:1], commander="<script>alert(2)</script>", trigger="[click](javascript:alert(3))"
+        )
+        values["incident"] = "Boom <img src=y onerror=alert(4)>"
+        outcome = run_investigation(values, Archive(tmp_path), progress=False)
+    assert outcome.results[0].verdict is True
+    report = (outcome.run_dir / "report.html").read_text()
+    assert "onerror=alert(1)" in report.replace("&lt;", "<")  # the root blocker's query, shown as text
+    for live in ("<img src=x", "<img src=y", "<script>alert(2)", 'href="javascript:'):
+        assert live not in report
+
+
+def test_an_unused_targets_password_is_archived_nowhere(database, tmp_path):
+    values = investigation(database, LOCKS[:1])
+    values["targets"]["replica"] = "postgresql://app:Zz9SecretTwo@replica.internal:5432/shop"
+    outcome = run_investigation(values, Archive(tmp_path), progress=False)
+    for path in (p for p in outcome.run_dir.rglob("*") if p.is_file()):
+        assert b"Zz9SecretTwo" not in path.read_bytes(), path

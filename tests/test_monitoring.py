@@ -2,8 +2,10 @@
 
 import asyncio
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -184,3 +186,24 @@ def test_new_prepares_the_incidents_notebook_without_running_or_overwriting(data
     assert nbformat.read(notebook_path, as_version=4) == notebook
     missing = incident_lab("lab", "No such incident", "--archive", str(tmp_path))
     assert missing.returncode == 2 and "no incident" in missing.stderr
+
+
+def test_ctrl_c_before_the_first_round_ends_still_archives_a_readable_run(database, tmp_path):
+    archive = tmp_path / "archive"
+    slow = [{"probe": "postgres.deadlocks", "params": {"window_seconds": 6}}]
+    run_investigation(values(database, slow), Archive(archive), progress=False)
+    watcher = subprocess.Popen(
+        [COMMAND, "watch", "Checkout failing", "--target", f"postgres={database}", "--archive", str(archive)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2)  # inside round 1's 6 s sampling window
+    watcher.send_signal(signal.SIGINT)
+    out, errors = watcher.communicate(timeout=120)
+    assert watcher.returncode == 0, errors
+    assert "interrupted" in out and "Traceback" not in errors
+    report = Path(out.splitlines()[-1])
+    assert report.parent.name == "run-002"
+    assert json.loads((report.parent / "results.json").read_text())["outcome"] == "completed"
+    assert "not tested" in report.read_text()

@@ -1,13 +1,16 @@
 """Each PostgreSQL probe against real sessions making the real situation it looks for."""
 
+import re
+import textwrap
 import threading
 import time
 
 import psycopg
 import pytest
 
-from incident_lab import run, scenarios
+from incident_lab import ParameterError, PostgresTarget, run, scenarios
 from incident_lab.embedded import EmbeddedPostgres
+from incident_lab.registry import load_registry
 
 
 def by_pid(result, table="blocking_tree"):
@@ -22,13 +25,13 @@ def test_migration_holding_access_exclusive_is_named_as_the_root(database):
     assert result.metric("root_blockers") == 1
     assert result.metric("max_chain_depth") == 1
     assert f"migration pid {migration}" in result.summary
-    assert "ACCESS EXCLUSIVE on orders" in result.summary
+    assert "ACCESS EXCLUSIVE on public.orders" in result.summary
     tree = by_pid(result)
     assert tree[migration]["role"] == "root"
     assert tree[migration]["lock_mode"] == "AccessExclusiveLock"
     assert [row["blocked_by"] for pid, row in tree.items() if pid != migration] == [str(migration)] * 3
     roots = result.table("root_blockers").records()
-    assert roots == [pytest.approx(roots[0])] and roots[0]["blocks_in_total"] == 3
+    assert len(roots) == 1 and roots[0]["blocks_in_total"] == 3
     assert roots[0]["migration"] is True
     assert any(f"pg_terminate_backend({migration})" in hint for hint in result.hints)
     assert "pg_blocking_pids" in result.test
@@ -47,7 +50,8 @@ def test_migration_queued_behind_an_old_transaction_is_the_amplifier_not_the_roo
     readers = [row for pid, row in tree.items() if pid not in (old, migration)]
     assert [row["depth"] for row in readers] == [2, 2, 2]
     assert (
-        f"migration pid {migration} waits for ACCESS EXCLUSIVE on orders behind pid {old}" in result.summary
+        f"migration pid {migration} waits for ACCESS EXCLUSIVE on public.orders behind pid {old}"
+        in result.summary
     )
     assert "amplifies" in result.summary
     assert any(f"pg_cancel_backend({migration})" in hint for hint in result.hints)
@@ -120,6 +124,15 @@ def test_connection_saturation_counts_slots_and_treats_refusal_as_evidence():
         assert refused.verdict is True, refused.summary
         assert "53300" in refused.summary
         assert refused.table("connect_refused").records()[0]["sqlstate"] == "53300"
+
+
+def test_a_window_as_long_as_the_budget_is_refused_before_connecting():
+    with pytest.raises(ParameterError, match="window_seconds must be shorter than budget_seconds"):
+        run(
+            "postgres.deadlocks",
+            "postgresql://app@127.0.0.1:1/x",
+            {"window_seconds": 30, "budget_seconds": 30},
+        )
 
 
 def test_deadlock_during_the_sampling_window(database):
@@ -236,11 +249,14 @@ def test_healthy_database_refutes_every_hypothesis(database):
     }
 
 
+WINDOWS = {"postgres.deadlocks": {"window_seconds": 1}}
+
+
 def test_unreachable_server_is_inconclusive_and_never_shows_the_password():
     secret = "s3cret-Pa55word"
     target = f"postgresql://app:{secret}@127.0.0.1:1/shop"
     for probe_id in CATALOGUE:
-        result = run(probe_id, target, {"budget_seconds": 5})
+        result = run(probe_id, target, {"budget_seconds": 5, **WINDOWS.get(probe_id, {})})
         assert result.verdict is None
         assert "Connection refused" in result.error
         assert result.target == "postgresql://app@127.0.0.1:1/shop"
@@ -302,3 +318,77 @@ def test_probe_session_is_read_only_and_identifies_itself(database):
         "lock_timeout": "500ms",
     }
     assert result.verdict is None and "read-only transaction" in result.error
+
+
+def test_a_role_that_cannot_see_other_sessions_is_inconclusive_not_false(database):
+    with psycopg.connect(database, autocommit=True) as connection:
+        connection.execute("DROP ROLE IF EXISTS probe_plain")
+        connection.execute("CREATE ROLE probe_plain LOGIN PASSWORD 'plain-pw-123'")
+    as_plain = re.sub(r"//[^@]*@", "//probe_plain:plain-pw-123@", database)
+    try:
+        with scenarios.migration_holds_lock(database, readers=2):
+            blind = {
+                probe_id: run(probe_id, as_plain)
+                for probe_id in (
+                    "postgres.lock_contention",
+                    "postgres.idle_in_transaction",
+                    "postgres.long_transactions",
+                )
+            }
+            with psycopg.connect(database, autocommit=True) as connection:
+                connection.execute("GRANT pg_monitor TO probe_plain")
+            seeing = run("postgres.lock_contention", as_plain)
+    finally:
+        with psycopg.connect(database, autocommit=True) as connection:
+            connection.execute("DROP ROLE probe_plain")
+    # pg_locks shows every session's locks to any role, so the lock probe may still confirm.
+    assert blind["postgres.lock_contention"].verdict is not False
+    assert blind["postgres.idle_in_transaction"].verdict is None
+    assert blind["postgres.long_transactions"].verdict is None
+    assert all("grant it pg_monitor" in r.summary for r in blind.values() if r.verdict is None)
+    assert seeing.verdict is True
+
+
+def test_a_users_operator_never_runs_inside_a_probe(database):
+    """A varchar `<>` in public would win over pg_catalog's text one, were public on the path."""
+    with psycopg.connect(database, autocommit=True) as connection:
+        connection.execute(
+            "CREATE TABLE databasechangelog (id text, author text, filename text,"
+            " dateexecuted timestamp, exectype varchar(10))"
+        )
+        connection.execute(
+            "INSERT INTO databasechangelog VALUES ('1', 'dba', 'orders.xml',"
+            " now() - interval '3 days', 'EXECUTED')"
+        )
+        connection.execute(
+            "CREATE FUNCTION public.always_differs(varchar, varchar) RETURNS boolean"
+            " LANGUAGE sql AS 'SELECT true'"
+        )
+        connection.execute(
+            "CREATE OPERATOR public.<> (LEFTARG = varchar, RIGHTARG = varchar,"
+            " FUNCTION = public.always_differs)"
+        )
+        connection.execute(
+            "ALTER DATABASE " + database.rsplit("/", 1)[1] + " SET search_path = public, pg_catalog"
+        )
+    result = run("postgres.recent_migration", database)
+    assert result.table("migration_history").records()[0]["succeeded"] is True
+
+
+def test_a_secret_that_reaches_an_error_message_is_masked(tmp_path, monkeypatch, database):
+    (tmp_path / "leaky.py").write_text(
+        textwrap.dedent("""
+        import os
+        from incident_lab import probe
+
+        @probe("team.leaky", hypothesis="h", test="t", target="postgres")
+        def leaky(db):
+            raise RuntimeError("could not use " + os.environ["SHOP_DSN"])
+    """)
+    )
+    monkeypatch.setenv("SHOP_DSN", database)
+    password = database.split(":")[2].split("@")[0]
+    result = run("team.leaky", "env:SHOP_DSN", registry=load_registry([tmp_path]))
+    assert result.verdict is None and "could not use" in result.error
+    assert password not in result.error and password not in result.to_json() and "***" in result.error
+    assert password not in repr(PostgresTarget.parse(database))

@@ -76,7 +76,8 @@ def test_evidence_from_a_dataframe_keeps_meaning_in_json_values():
         ({"min_wait": 1}, "has no parameter 'min_wait'"),
         ({"min_wait_seconds": "soon"}, "must be float"),
         ({"all_databases": "perhaps"}, "must be bool"),
-        ({"budget_seconds": 0}, "must be positive"),
+        ({"budget_seconds": 0}, "must be above 0"),
+        ({"budget_seconds": 1e308}, "at most 3600"),
     ],
 )
 def test_bad_parameters_are_rejected_before_anything_connects(params, message):

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from incident_lab import Finding, Table, confirmed, inconclusive, probe, refuted
 from incident_lab.describe import truncate
-from incident_lab.http import HttpSession, Response, percentile
+from incident_lab.http import HttpSession, Response, percentile, safe_url
 
 
 def is_error(answer: Response, count_4xx: bool) -> bool:
@@ -35,7 +35,7 @@ def error_rate(
     if method.upper() not in ("GET", "HEAD") or requests < 1 or concurrency < 1:
         return inconclusive("Nothing sent: method must be GET or HEAD, requests and concurrency at least 1.")
     site.note(
-        f"{method.upper()} {site.url}, {requests} times, {concurrency} at a time, "
+        f"{method.upper()} {safe_url(site.url)}, {requests} times, {concurrency} at a time, "
         f"timeout {timeout_seconds:g} s each, all within {total_seconds:g} s"
     )
     answers = site.fan_out(

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from incident_lab import Finding, PostgresSession, Table, confirmed, probe, refuted
+from incident_lab import Finding, PostgresSession, Table, confirmed, probe
 from incident_lab.postgres import is_too_many_clients
 
 BREAKDOWN = ["datname", "usename", "application_name", "state", "connections"]
@@ -48,7 +48,7 @@ def connection_saturation(
         "usable_connections": (usable, "connections"),
         "connection_usage": (round(ratio, 4), "ratio"),
     }
-    verdict = confirmed if ratio >= threshold_ratio else refuted
+    verdict = confirmed if ratio >= threshold_ratio else db.refuted
     return verdict(
         f"{used} of {usable} usable connection slots in use ({ratio:.0%}, threshold "
         f"{threshold_ratio:.0%}; max_connections {limits['max_connections']}, this probe included).",

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from incident_lab import Finding, PostgresSession, Table, confirmed, probe, refuted
+from incident_lab import Finding, PostgresSession, Table, confirmed, probe
 from incident_lab.blocking import build_forest
 from incident_lab.describe import plural, seconds, truncate
 
@@ -31,7 +31,8 @@ def idle_in_transaction(
     all_databases: Annotated[bool, "look at every database, not only the target's"] = False,
 ) -> Finding:
     rows = db.query("idle_in_transaction", {"all_databases": all_databases})
-    forest = build_forest(db.query("lock_tree", {"all_databases": all_databases}))
+    # The blocking tree costs lock-manager time: build it only when there is an idle session to explain.
+    forest = build_forest(db.query("lock_tree", {"all_databases": all_databases}) if rows else [])
     for row in rows:
         row["blocks_sessions"] = forest.blocked_in_total(row["pid"]) if row["pid"] in forest.sessions else 0
     idle = [row for row in rows if row["idle_seconds"] >= min_idle_seconds]
@@ -45,7 +46,7 @@ def idle_in_transaction(
         "max_idle_seconds": (round(max((r["idle_seconds"] for r in rows), default=0.0), 3), "s"),
     }
     if not idle:
-        return refuted(
+        return db.refuted(
             f"No session has been idle in transaction for {seconds(min_idle_seconds)} or more "
             f"({plural(len(rows), 'session')} idle in transaction for less).",
             evidence=evidence,

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from incident_lab import Finding, PostgresSession, confirmed, probe, refuted
+from incident_lab import Finding, PostgresSession, confirmed, probe
 from incident_lab.blocking import build_forest, describe_root, remedies, roots_table, tree_table
 from incident_lab.describe import seconds
 
@@ -30,7 +30,7 @@ def lock_contention(
     }
     evidence = [tree_table(forest), roots_table(forest)]
     if not waits:
-        return refuted(
+        return db.refuted(
             f"No session waits on a heavyweight lock for {min_wait_seconds:g} s or more "
             f"({len(forest.waiters)} waiting in all).",
             evidence=evidence,

@@ -2,10 +2,20 @@
 
 from typing import Annotated
 
-from incident_lab import Finding, PostgresSession, Table, confirmed, probe, refuted
+from incident_lab import Finding, PostgresSession, Table, confirmed, probe
 from incident_lab.describe import plural, seconds, truncate
 
-COLUMNS = ["holder", "name", "state", "owner", "application_name", "age_seconds", "xmin_age", "query"]
+COLUMNS = [
+    "holder",
+    "name",
+    "backend_type",
+    "state",
+    "owner",
+    "application_name",
+    "age_seconds",
+    "xmin_age",
+    "query",
+]
 
 
 @probe(
@@ -24,7 +34,15 @@ def long_transactions(
     rows = db.query("long_transactions", {"all_databases": all_databases})
     for row in rows:
         row["query"] = truncate(row["query"], 200)
-    long = [r for r in rows if r["age_seconds"] is not None and r["age_seconds"] >= max_transaction_seconds]
+    # Autovacuum and other background workers run long by design and do not hold the horizon back.
+    long = [
+        r
+        for r in rows
+        if r["holder"] != "replication slot"
+        and r["backend_type"] in ("client backend", None)
+        and r["age_seconds"] is not None
+        and r["age_seconds"] >= max_transaction_seconds
+    ]
     horizon = max(rows, key=lambda r: r["xmin_age"] or 0, default=None)
     xmin_age = horizon["xmin_age"] if horizon and horizon["xmin_age"] else 0
     oldest = max((r["age_seconds"] or 0.0 for r in rows), default=0.0)
@@ -37,7 +55,7 @@ def long_transactions(
     }
     horizon_note = f"the oldest xmin horizon is {xmin_age} transactions old, held by {held_by}"
     if not long:
-        return refuted(
+        return db.refuted(
             f"No transaction is older than {seconds(max_transaction_seconds)} (oldest "
             f"{seconds(oldest)}); {horizon_note}.",
             evidence=evidence,

@@ -41,7 +41,17 @@ def recent_migration(
             rows.append({"tool": tool, "table": where, "note": f"could not read: {error}"})
             continue
         for entry in history:
-            rows.append({"tool": tool, "table": where, **entry})
+            # Flyway and Liquibase write local time without a zone: a time "in the future" is
+            # a clock or zone mismatch, and could hide a recent migration, so it counts as recent.
+            skewed = entry["age_seconds"] is not None and entry["age_seconds"] < 0
+            rows.append(
+                {
+                    "tool": tool,
+                    "table": where,
+                    **entry,
+                    "note": "time ahead of the server's" if skewed else None,
+                }
+            )
             if entry["age_seconds"] is not None and entry["age_seconds"] <= window_minutes * 60:
                 recent.append(rows[-1])
             if tool == "golang_migrate" and not entry["succeeded"]:
@@ -70,6 +80,13 @@ def recent_migration(
     if not any(row.get("migration") for row in rows):
         return inconclusive(
             f"No readable migration history found (looked for {looked_for}).",
+            evidence=evidence,
+            metrics=metrics,
+        )
+    unread = [r["table"] for r in rows if (r.get("note") or "").startswith("could not read")]
+    if unread:
+        return inconclusive(
+            f"No recent migration in what could be read, but {', '.join(unread)} could not be read.",
             evidence=evidence,
             metrics=metrics,
         )

@@ -7,4 +7,4 @@ UNION ALL
 SELECT 'inactive slot', s.slot_name::text, NULL, 'disconnected', NULL, NULL,
        pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.restart_lsn)::float8
 FROM pg_catalog.pg_replication_slots AS s
-WHERE s.slot_type = 'physical' AND NOT s.active
+WHERE s.slot_type = 'physical' AND NOT s.active AND s.restart_lsn IS NOT NULL

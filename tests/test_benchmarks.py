@@ -1,0 +1,81 @@
+"""Each benchmark in benchmarks/ runs at its tiny --quick size and produces its figures,
+so that none of them rots. No timing is asserted: only that every step ran and that
+what the benchmark checks besides time (exact blocking trees, the concurrency bound,
+no heavy imports on the probe's path, every archived run listed) holds."""
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load(name: str) -> ModuleType:
+    # The scripts import their shared harness as a sibling module, as when run directly.
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", BENCHMARKS / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return module
+
+
+def test_lock_probe_scale(capsys):
+    benchmark = load("lock_probe_scale")
+    figures = benchmark.run(**benchmark.QUICK)
+    assert figures["machine"]["postgresql"].startswith("PostgreSQL")
+    measured = figures["measured"]
+    assert {m.shape.split(",")[0] for m in measured} == {
+        "ACCESS EXCLUSIVE held",
+        "migration queued",
+        "row-lock chain 3 deep",
+    }
+    for m in measured:
+        assert m.exact, m.shape
+        assert all(m.server[name] > 0 and m.end_to_end[name] > 0 for name in benchmark.QUERIES)
+    assert "pg_blocking_pids ÷ probe" in capsys.readouterr().out
+
+
+def test_target_cost(capsys):
+    benchmark = load("target_cost")
+    figures = benchmark.run(**benchmark.QUICK)
+    assert figures["without_ms"] > 0 and figures["with_ms"] > 0
+    assert sum(r["rounds"] for r in figures["rounds"]) >= 1
+    assert all(r["confirmed"] == r["rounds"] for r in figures["rounds"])
+    assert "Added latency" in capsys.readouterr().out
+
+
+def test_fan_out(capsys):
+    benchmark = load("fan_out")
+    figures = benchmark.run(**benchmark.QUICK)
+    targets = benchmark.QUICK["targets"]
+    for rows in figures["networks"].values():
+        assert [row["concurrency"] for row in rows] == [1, *benchmark.QUICK["bounds"]]
+        for row in rows:
+            assert row["answered"] == targets
+            assert row["samples"] > 0 and 1 <= row["peak"] <= row["concurrency"]
+    assert "speed-up" in capsys.readouterr().out
+
+
+def test_end_to_end(capsys):
+    benchmark = load("end_to_end")
+    figures = benchmark.run(**benchmark.QUICK)
+    assert all(seconds > 0 for times in figures["pipelines"].values() for seconds in times)
+    cold = figures["cold_start"]
+    assert cold["times"]["probe"] > 0
+    assert cold["loaded"] == [], "the probe's path imports heavy libraries"
+    assert any(name == "incident_lab.cli" for name, _ in cold["imports"])
+    assert "Cold start" in capsys.readouterr().out
+
+
+def test_archive_list(capsys):
+    benchmark = load("archive_list")
+    figures = benchmark.run(**benchmark.QUICK)
+    assert figures["listed_runs"] == figures["runs"] == 10
+    assert all(seconds > 0 for times in figures["times"].values() for seconds in times)
+    assert "incident-lab list" in capsys.readouterr().out
