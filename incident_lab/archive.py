@@ -6,19 +6,26 @@
 A run is written in `ARCHIVE/.staging/` and renamed into place only when complete, so
 a crash never leaves a half-written run that looks finished, and nothing archived is
 ever overwritten: a new run takes the next free number.
+
+`ARCHIVE/.index.json` keeps every run's summary, so that listing ten thousand runs
+reads one file rather than ten thousand. It is only a cache: an incident folder whose
+modification time differs from the one recorded (a run added or removed) is read
+again, and the index is rewritten when anything changed (if the archive is writable).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from incident_lab.exceptions import ArchiveError, UsageError
-from incident_lab.history import RUN_PREFIX, run_folders
+from incident_lab.history import RUN_PREFIX, is_run_name, run_folders
 from incident_lab.investigation import slugify
 from incident_lab.redaction import scrub_value
 
@@ -26,6 +33,11 @@ ARCHIVE_VARIABLE = "INCIDENT_LAB_ARCHIVE"
 DEFAULT_ARCHIVE = "incident-archive"
 STAGING = ".staging"
 SUMMARY = "summary.json"
+INDEX = ".index.json"
+INDEX_VERSION = 1
+# A folder's timestamp ticks coarsely: a run added within the same tick as the one
+# recorded would go unseen, so a folder changed this recently is read again next time.
+SETTLED_NS = 2_000_000_000
 
 
 @dataclass(frozen=True)
@@ -43,11 +55,17 @@ class Archive:
     def __init__(self, root: str | Path | None = None) -> None:
         chosen = root or os.environ.get(ARCHIVE_VARIABLE) or DEFAULT_ARCHIVE
         if "://" in str(chosen):
-            raise UsageError(f"archive {chosen}: only local folders are supported so far")
+            raise UsageError(f"archive {chosen} is a URL: open it with incident_lab.remote.open_archive")
         self.root = Path(chosen).expanduser()
+        # Runs read by incident_folders(), by folder name, with the folder's mtime then.
+        self._read: dict[str, tuple[int, list[RunSummary]]] = {}
 
     def incident_dir(self, folder_name: str) -> Path:
         return self.root / folder_name
+
+    def location(self, path: Path) -> str:
+        """Where people find an archived file (a remote archive names its URL)."""
+        return str(path)
 
     def staging_dir(self) -> Path:
         staging = self.root / STAGING
@@ -76,32 +94,47 @@ class Archive:
         raise ArchiveError(f"could not find a free run number in {incident_dir}")
 
     def incident_folders(self) -> list[Path]:
-        if not self.root.is_dir():
-            return []
-        return [p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")]
-
-    def runs(self, incident_dir: Path) -> list[RunSummary]:
-        """The incident's runs, oldest first, each with its summary.
-
-        `incident-lab list` calls this for every incident archived, so it makes one
-        directory scan per incident and one read per run: the same runs, in the same
-        order, as `run_folders`, without a stat per entry and a second one per summary.
-        """
+        """Every incident folder; their runs are read at once, through the index."""
         try:
-            with os.scandir(incident_dir) as entries:
-                names = [
-                    entry.name
-                    for entry in entries
-                    if entry.name.removeprefix(RUN_PREFIX).isdigit() and entry.is_dir()
-                ]
+            with os.scandir(self.root) as entries:
+                folders = [e for e in entries if not e.name.startswith(".") and e.is_dir()]
         except (FileNotFoundError, NotADirectoryError):
             return []
-        names.sort(key=lambda name: int(name.removeprefix(RUN_PREFIX)))
-        folder = os.fspath(incident_dir)
-        return [
-            RunSummary(incident_dir.name, name, _read_summary(os.path.join(folder, name, SUMMARY)))
-            for name in names
-        ]
+        self._read_through_index(folders)
+        return [self.root / folder.name for folder in folders]
+
+    def runs(self, incident_dir: Path) -> list[RunSummary]:
+        """The incident's runs, oldest first, each with its summary."""
+        read = self._read.get(incident_dir.name) if incident_dir.parent == self.root else None
+        if read is not None:
+            with contextlib.suppress(OSError):
+                if os.stat(incident_dir).st_mtime_ns == read[0]:
+                    return read[1]
+        return _scan_runs(incident_dir)
+
+    def _read_through_index(self, folders: list[os.DirEntry[str]]) -> None:
+        index = _load_index(self.root / INDEX)
+        written: dict[str, dict[str, Any]] = {}
+        changed = len(index) != len(folders)
+        settled_before = time.time_ns() - SETTLED_NS
+        for folder in folders:
+            mtime = folder.stat().st_mtime_ns
+            known = index.get(folder.name)
+            if known and known["mtime_ns"] == mtime and known["settled"]:
+                runs = [RunSummary(folder.name, run, data) for run, data in known["runs"]]
+                written[folder.name] = known
+            else:
+                runs = _scan_runs(Path(folder.path))
+                entry = {
+                    "mtime_ns": mtime,
+                    "settled": mtime < settled_before,
+                    "runs": [[run.run, run.data] for run in runs],
+                }
+                changed = changed or entry != known
+                written[folder.name] = entry
+            self._read[folder.name] = (mtime, runs)
+        if changed:
+            _save_index(self.root / INDEX, written)
 
     def find(self, name: str) -> tuple[Path, str | None]:
         """An incident folder (and run, if named) from `INCIDENT[/run-NNN]`: the folder name,
@@ -118,6 +151,22 @@ class Archive:
         return chosen, run or None
 
 
+def _scan_runs(incident_dir: Path) -> list[RunSummary]:
+    """The runs as `run_folders` finds them, with one directory scan and one read per run
+    rather than a stat per entry and a second one per summary."""
+    try:
+        with os.scandir(incident_dir) as entries:
+            names = [e.name for e in entries if is_run_name(e.name) and e.is_dir()]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    names.sort(key=lambda name: int(name.removeprefix(RUN_PREFIX)))
+    folder = os.fspath(incident_dir)
+    return [
+        RunSummary(incident_dir.name, name, _read_summary(os.path.join(folder, name, SUMMARY)))
+        for name in names
+    ]
+
+
 def _read_summary(path: str) -> dict[str, Any]:
     # Plain strings and bytes: Path objects and a text wrapper cost more than the read.
     try:
@@ -125,6 +174,32 @@ def _read_summary(path: str) -> dict[str, Any]:
             return json.loads(handle.read())
     except FileNotFoundError:
         return {}
+
+
+def _load_index(path: Path) -> dict[str, dict[str, Any]]:
+    try:
+        index = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(index, dict) or index.get("version") != INDEX_VERSION:
+        return {}
+    return dict(index.get("incidents", {}))
+
+
+def _save_index(path: Path, incidents: dict[str, dict[str, Any]]) -> None:
+    """Replace the index in one step; an archive we may not write to keeps its old one."""
+    try:
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".index-")
+    except OSError:
+        return
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump({"version": INDEX_VERSION, "incidents": incidents}, handle, ensure_ascii=False)
+        os.chmod(temporary, 0o644)  # the team reads the archive, as it reads the runs
+        os.replace(temporary, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
 
 
 def write_json(path: Path, data: Any) -> None:

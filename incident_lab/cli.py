@@ -96,7 +96,7 @@ def load_params_file(path: str) -> dict[str, Any]:
     return loaded
 
 
-def print_outcome(outcome: Any) -> int:
+def print_outcome(outcome: Any, archive: Any) -> int:
     from incident_lab.describe import hypothesis_letter
     from incident_lab.text import format_table
 
@@ -107,19 +107,19 @@ def print_outcome(outcome: Any) -> int:
             f"incident-lab: the run failed and was archived as failed: {outcome.error.splitlines()[0]}",
             file=sys.stderr,
         )
-    print(outcome.report)
+    print(archive.location(outcome.report))
     return 0 if outcome.completed else 1
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from incident_lab.archive import Archive
     from incident_lab.execute import run_investigation
     from incident_lab.registry import load_registry
+    from incident_lab.remote import open_archive
 
     registry = load_registry(args.probe_path)
-    archive = Archive(args.archive)
+    archive = open_archive(args.archive)
     share_probe_path(args.probe_path)
-    return print_outcome(run_investigation(investigation_values(args), archive, registry=registry))
+    return print_outcome(run_investigation(investigation_values(args), archive, registry=registry), archive)
 
 
 def share_probe_path(folders: Sequence[str]) -> None:
@@ -133,20 +133,21 @@ def share_probe_path(folders: Sequence[str]) -> None:
 
 
 def command_demo(args: argparse.Namespace) -> int:
-    from incident_lab.archive import Archive
     from incident_lab.demo import run_demo
+    from incident_lab.remote import open_archive
 
     print(
         "Starting an embedded PostgreSQL with a shop database; a migration holds a lock on orders…",
         file=sys.stderr,
     )
-    return print_outcome(run_demo(Archive(args.archive)))
+    archive = open_archive(args.archive)
+    return print_outcome(run_demo(archive), archive)
 
 
 def command_list(args: argparse.Namespace) -> int:
-    from incident_lab.archive import Archive
+    from incident_lab.remote import open_archive
 
-    archive = Archive(args.archive)
+    archive = open_archive(args.archive)
     listed = []
     for folder in archive.incident_folders():
         runs = archive.runs(folder)
@@ -172,12 +173,12 @@ def command_list(args: argparse.Namespace) -> int:
 def command_show(args: argparse.Namespace) -> int:
     import json
 
-    from incident_lab.archive import Archive
     from incident_lab.describe import hypothesis_letter
     from incident_lab.history import VERDICT_LABELS
+    from incident_lab.remote import open_archive
     from incident_lab.text import format_table
 
-    archive = Archive(args.archive)
+    archive = open_archive(args.archive)
     folder, run = archive.find(args.incident)
     runs = archive.runs(folder)
     if not runs:
@@ -194,17 +195,17 @@ def command_show(args: argparse.Namespace) -> int:
         for i, r in enumerate(document["results"])
     ]
     print(format_table(["", "hypothesis", "verdict", "summary"], rows))
-    print(run_dir / "report.html")
+    print(archive.location(run_dir / "report.html"))
     return 0
 
 
 def command_new(args: argparse.Namespace) -> int:
-    from incident_lab.archive import Archive
     from incident_lab.execute import prepare_notebook
     from incident_lab.registry import load_registry
+    from incident_lab.remote import open_archive
 
     share_probe_path(args.probe_path)
-    archive = Archive(args.archive)
+    archive = open_archive(args.archive, local_only="incident-lab new")
     notebook, secrets = prepare_notebook(investigation_values(args), archive, load_registry(args.probe_path))
     if secrets:
         print(
@@ -225,9 +226,9 @@ def jupyter() -> str:
 def command_lab(args: argparse.Namespace) -> int:
     import os
 
-    from incident_lab.archive import Archive
+    from incident_lab.remote import open_archive
 
-    folder, _ = Archive(args.archive).find(args.incident)
+    folder, _ = open_archive(args.archive, local_only="incident-lab lab").find(args.incident)
     notebook = folder / "investigation.ipynb"
     if not notebook.exists():
         raise UsageError(f"{folder.name} has no notebook: prepare one with incident-lab new")
@@ -238,15 +239,15 @@ def command_lab(args: argparse.Namespace) -> int:
 
 
 def command_watch(args: argparse.Namespace) -> int:
-    from incident_lab.archive import Archive
     from incident_lab.registry import load_registry
+    from incident_lab.remote import open_archive
     from incident_lab.watch import open_latest, parse_duration, watch
 
     every = parse_duration(args.every)
     if args.until_clear < 1 or args.max_rounds < 1:
         raise UsageError("--until-clear and --max-rounds must be at least 1")
     share_probe_path(args.probe_path)
-    archive = Archive(args.archive)
+    archive = open_archive(args.archive, local_only="incident-lab watch")
     registry = load_registry(args.probe_path)
     investigation = open_latest(args.incident, archive, registry, parse_assignments(args.target, "--target"))
     outcome = watch(

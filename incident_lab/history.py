@@ -108,10 +108,14 @@ class IncidentHistory:
         ]
 
 
+def is_run_name(name: str) -> bool:
+    return name.startswith(RUN_PREFIX) and name[len(RUN_PREFIX) :].isdigit()
+
+
 def run_folders(incident_dir: Path) -> list[Path]:
     if not incident_dir.is_dir():
         return []
-    runs = [p for p in incident_dir.iterdir() if p.is_dir() and p.name.removeprefix(RUN_PREFIX).isdigit()]
+    runs = [p for p in incident_dir.iterdir() if p.is_dir() and is_run_name(p.name)]
     return sorted(runs, key=lambda p: int(p.name.removeprefix(RUN_PREFIX)))  # run-1000 after run-999
 
 

@@ -212,12 +212,12 @@ class Investigation:
 
     def save_to_archive(self) -> RunOutcome:
         """Archive the current state as a new run of this incident, rendered by papermill."""
-        from incident_lab.archive import Archive
         from incident_lab.execute import run_investigation
+        from incident_lab.remote import open_archive
 
         values = self.params.notebook_parameters()
         return run_investigation(
-            values, Archive(self.archive_dir or None), progress=False, registry=self.registry,
+            values, open_archive(self.archive_dir or None), progress=False, registry=self.registry,
             recorded=Recorded(list(self.results), list(self.rounds)),
         )  # fmt: skip
 

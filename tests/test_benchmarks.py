@@ -44,10 +44,11 @@ def test_lock_probe_scale(capsys):
 def test_target_cost(capsys):
     benchmark = load("target_cost")
     figures = benchmark.run(**benchmark.QUICK)
-    assert figures["without_ms"] > 0 and figures["with_ms"] > 0
-    assert sum(r["rounds"] for r in figures["rounds"]) >= 1
-    assert all(r["confirmed"] == r["rounds"] for r in figures["rounds"])
-    assert "Added latency" in capsys.readouterr().out
+    assert all(latency > 0 for latency in figures["latency_ms"].values())
+    assert set(figures["added_percent"]) == {"server's share", "the probe"}
+    assert all(sum(r["rounds"] for r in runs) >= 1 for runs in figures["monitored"].values())
+    assert figures["server_cpu_per_round"] >= 0
+    assert "Server CPU per probe round" in capsys.readouterr().out
 
 
 def test_fan_out(capsys):
@@ -77,5 +78,6 @@ def test_archive_list(capsys):
     benchmark = load("archive_list")
     figures = benchmark.run(**benchmark.QUICK)
     assert figures["listed_runs"] == figures["runs"] == 10
+    assert figures["kept_up"], "a run added or removed did not show in the listing"
     assert all(seconds > 0 for times in figures["times"].values() for seconds in times)
     assert "incident-lab list" in capsys.readouterr().out
