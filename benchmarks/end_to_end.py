@@ -176,7 +176,10 @@ def _modules_loaded() -> list[str]:
         f"main(['probe', {PROBE_ID!r}, '--target', {target!r}])\n"
         f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)), file=sys.stderr)\n"
     )
-    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    # Not from the checkout: there `incident_lab/` would shadow the installed package.
+    completed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tempfile.gettempdir()
+    )
     return list(json.loads(completed.stderr.strip().splitlines()[-1]))
 
 
