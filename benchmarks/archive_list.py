@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from incident_lab.archive import Archive
+from incident_lab.archive.store import Archive
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import machine, median, ms, print_machine, print_table, ratio

@@ -30,7 +30,8 @@ from typing import Any
 import psycopg
 
 from incident_lab import run_many
-from incident_lab.postgres import APPLICATION_NAME
+from incident_lab.kinds.postgres.session import APPLICATION_NAME
+from incident_lab.verdict import Verdict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import embedded_server, machine, print_machine, print_table, ratio
@@ -141,7 +142,7 @@ def fan_out(targets: list[str], concurrency: int, counter_dsn: str) -> dict[str,
         started = time.perf_counter()
         results = run_many(PROBE_ID, targets, concurrency=concurrency)
         wall = time.perf_counter() - started
-    answered = sum(result.verdict is not None for result in results)
+    answered = sum(result.verdict is not Verdict.INCONCLUSIVE for result in results)
     return {"concurrency": concurrency, "seconds": wall, "answered": answered, **seen}
 
 

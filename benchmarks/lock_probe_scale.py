@@ -39,8 +39,8 @@ from psycopg.rows import dict_row
 
 import incident_lab
 from incident_lab import scenarios
-from incident_lab.blocking import build_forest, roots_table, tree_table
-from incident_lab.postgres import PostgresSession, PostgresTarget
+from incident_lab.kinds.postgres.blocking import build_forest, roots_table, tree_table
+from incident_lab.kinds.postgres.session import PostgresSession, PostgresTarget
 from incident_lab.runner import default_registry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -39,7 +39,7 @@ from typing import Any
 import incident_lab
 from incident_lab import scenarios
 from incident_lab.embedded import SUPERUSER, postgres_bin_dir
-from incident_lab.postgres import PostgresTarget
+from incident_lab.kinds.postgres.session import PostgresTarget
 from incident_lab.runner import default_registry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -2,10 +2,13 @@
 
 Probes test one hypothesis each against a live system and return an honest,
 tri-state verdict with the evidence; the investigation notebook runs them and
-papermill archives the report.
+papermill archives the report. This module is the public face: what probes, target
+kinds and users' scripts import.
 """
 
+from incident_lab.charts import BarChart, Chart
 from incident_lab.exceptions import (
+    DuplicateKindError,
     DuplicateProbeError,
     IncidentLabError,
     ParameterError,
@@ -13,17 +16,24 @@ from incident_lab.exceptions import (
     UnknownProbeError,
     UsageError,
 )
-from incident_lab.postgres import PostgresSession, PostgresTarget
-from incident_lab.probe import Finding, Param, Probe, confirmed, inconclusive, probe, refuted
-from incident_lab.result import MIME_TYPE, Metric, Result, Table
+from incident_lab.kinds import DefaultHypothesis, TargetKind
+from incident_lab.kinds.postgres import PostgresSession, PostgresTarget
+from incident_lab.probe import Bounds, Finding, OneOf, Param, Probe, confirmed, inconclusive, probe, refuted
+from incident_lab.result import Metric, Result, Table
 from incident_lab.runner import run, run_many
+from incident_lab.verdict import Verdict
 
 __all__ = [
-    "MIME_TYPE",
+    "BarChart",
+    "Bounds",
+    "Chart",
+    "DefaultHypothesis",
+    "DuplicateKindError",
     "DuplicateProbeError",
     "Finding",
     "IncidentLabError",
     "Metric",
+    "OneOf",
     "Param",
     "ParameterError",
     "PostgresSession",
@@ -32,8 +42,10 @@ __all__ = [
     "Result",
     "Table",
     "TargetError",
+    "TargetKind",
     "UnknownProbeError",
     "UsageError",
+    "Verdict",
     "confirmed",
     "inconclusive",
     "probe",

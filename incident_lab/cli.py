@@ -26,7 +26,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def parse_assignments(items: Sequence[str], what: str) -> dict[str, str]:
-    from incident_lab.targets import split_assignment
+    from incident_lab.kinds import split_assignment
 
     return dict(split_assignment(item, what) for item in items)
 
@@ -39,21 +39,51 @@ def command_probes(args: argparse.Namespace) -> int:
         print(f"    {probe.hypothesis}")
         print(f"    test: {probe.test}")
         for param in probe.params:
-            print(f"    --param {param.name}={param.default!r}  ({param.type_name}) {param.doc}")
+            limits = f" ({param.describe_limits()})" if param.describe_limits() else ""
+            print(f"    --param {param.name}={param.default!r}  ({param.type_name}) {param.doc}{limits}")
         print()
     return 0
+
+
+def command_kinds(args: argparse.Namespace) -> int:
+    from incident_lab.registry import load_registry
+
+    registry = load_registry(args.probe_path)
+    for kind, source in registry.kinds():
+        probes = [probe.id for probe in registry if probe.target_kind == kind.name]
+        defaults = [default.probe for default in kind.default_hypotheses]
+        print(f"{kind.name}  ({source})")
+        print(f"    {kind.description}")
+        print(f"    probes: {', '.join(probes) or 'none'}")
+        print(f"    default hypotheses: {', '.join(defaults) or 'none'}")
+        print()
+    return 0
+
+
+def probe_target(text: str, kind: str, kind_names: set[str]) -> tuple[str, str]:
+    """`--target` of `probe`: `NAME=[KIND:]REFERENCE`, or a bare URI; its name and reference."""
+    from incident_lab.exceptions import TargetError
+    from incident_lab.kinds import split_assignment, target_spec
+
+    if "://" in text.partition("=")[0]:
+        return "", text.strip()
+    spec = target_spec(*split_assignment(text, "--target"), kind_names)
+    if spec.kind and spec.kind != kind:
+        raise TargetError(f"this probe needs a {kind} target, but target {spec.name} is {spec.kind}")
+    return spec.name, spec.reference
 
 
 def command_probe(args: argparse.Namespace) -> int:
     from incident_lab.probe import run_probe
     from incident_lab.registry import load_registry
-    from incident_lab.targets import parse_target
-    from incident_lab.text import format_result
+    from incident_lab.render.text import format_result
 
-    chosen = load_registry(args.probe_path).get(args.id)
+    registry = load_registry(args.probe_path)
+    chosen = registry.get(args.id)
     params = chosen.bind(parse_assignments(args.param, "--param"))
-    reference = args.target.removeprefix(f"{chosen.target_kind}=")
-    result = run_probe(chosen, parse_target(chosen.target_kind, reference), params)
+    name, reference = probe_target(args.target, chosen.target_kind, registry.kind_names)
+    target = registry.kind(chosen.target_kind).target(reference)
+    result = run_probe(chosen, target, params, target_name=name)
     print(result.to_json() if args.json else format_result(result, show_test=args.show_test))
     return 0
 
@@ -97,8 +127,8 @@ def load_params_file(path: str) -> dict[str, Any]:
 
 
 def print_outcome(outcome: Any, archive: Any) -> int:
-    from incident_lab.describe import hypothesis_letter
-    from incident_lab.text import format_table
+    from incident_lab.render.text import format_table
+    from incident_lab.wording import hypothesis_letter
 
     rows = [[hypothesis_letter(i), r.hypothesis, r.label, r.summary] for i, r in enumerate(outcome.results)]
     print(format_table(["", "hypothesis", "verdict", "summary"], rows), file=sys.stderr)
@@ -112,9 +142,9 @@ def print_outcome(outcome: Any, archive: Any) -> int:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from incident_lab.execute import run_investigation
+    from incident_lab.archive.execute import run_investigation
+    from incident_lab.archive.remote import open_archive
     from incident_lab.registry import load_registry
-    from incident_lab.remote import open_archive
 
     registry = load_registry(args.probe_path)
     archive = open_archive(args.archive)
@@ -133,8 +163,8 @@ def share_probe_path(folders: Sequence[str]) -> None:
 
 
 def command_demo(args: argparse.Namespace) -> int:
+    from incident_lab.archive.remote import open_archive
     from incident_lab.demo import run_demo
-    from incident_lab.remote import open_archive
 
     print(
         "Starting an embedded PostgreSQL with a shop database; a migration holds a lock on orders…",
@@ -145,7 +175,7 @@ def command_demo(args: argparse.Namespace) -> int:
 
 
 def command_list(args: argparse.Namespace) -> int:
-    from incident_lab.remote import open_archive
+    from incident_lab.archive.remote import open_archive
 
     archive = open_archive(args.archive)
     listed = []
@@ -171,12 +201,10 @@ def command_list(args: argparse.Namespace) -> int:
 
 
 def command_show(args: argparse.Namespace) -> int:
-    import json
-
-    from incident_lab.describe import hypothesis_letter
-    from incident_lab.history import VERDICT_LABELS
-    from incident_lab.remote import open_archive
-    from incident_lab.text import format_table
+    from incident_lab.archive.remote import open_archive
+    from incident_lab.render.text import format_table
+    from incident_lab.verdict import Verdict
+    from incident_lab.wording import hypothesis_letter
 
     archive = open_archive(args.archive)
     folder, run = archive.find(args.incident)
@@ -184,14 +212,14 @@ def command_show(args: argparse.Namespace) -> int:
     if not runs:
         raise UsageError(f"incident {folder.name} has no runs yet")
     run_dir = folder / (run or runs[-1].run)
-    document = json.loads((run_dir / "results.json").read_text())
+    document = archive.results_document(run_dir)
     incident = document["incident"]
     print(
         f"{incident['incident']} — {incident['severity']}, {incident['status']}, "
         f"{run_dir.name} {document['outcome']}"
     )
     rows = [
-        [hypothesis_letter(i), r["hypothesis"], VERDICT_LABELS[r["verdict"]], r["summary"]]
+        [hypothesis_letter(i), r["hypothesis"], Verdict.from_json(r["verdict"]).label, r["summary"]]
         for i, r in enumerate(document["results"])
     ]
     print(format_table(["", "hypothesis", "verdict", "summary"], rows))
@@ -200,9 +228,9 @@ def command_show(args: argparse.Namespace) -> int:
 
 
 def command_new(args: argparse.Namespace) -> int:
-    from incident_lab.execute import prepare_notebook
+    from incident_lab.archive.execute import prepare_notebook
+    from incident_lab.archive.remote import open_archive
     from incident_lab.registry import load_registry
-    from incident_lab.remote import open_archive
 
     share_probe_path(args.probe_path)
     archive = open_archive(args.archive, local_only="incident-lab new")
@@ -226,7 +254,7 @@ def jupyter() -> str:
 def command_lab(args: argparse.Namespace) -> int:
     import os
 
-    from incident_lab.remote import open_archive
+    from incident_lab.archive.remote import open_archive
 
     folder, _ = open_archive(args.archive, local_only="incident-lab lab").find(args.incident)
     notebook = folder / "investigation.ipynb"
@@ -239,9 +267,10 @@ def command_lab(args: argparse.Namespace) -> int:
 
 
 def command_watch(args: argparse.Namespace) -> int:
+    from incident_lab.archive.remote import open_archive
+    from incident_lab.durations import parse_duration
     from incident_lab.registry import load_registry
-    from incident_lab.remote import open_archive
-    from incident_lab.watch import open_latest, parse_duration, watch
+    from incident_lab.watch import open_latest, watch
 
     every = parse_duration(args.every)
     if args.until_clear < 1 or args.max_rounds < 1:
@@ -252,6 +281,7 @@ def command_watch(args: argparse.Namespace) -> int:
     investigation = open_latest(args.incident, archive, registry, parse_assignments(args.target, "--target"))
     outcome = watch(
         investigation,
+        archive,
         every_seconds=every,
         until_clear=args.until_clear,
         max_rounds=args.max_rounds,
@@ -280,8 +310,8 @@ def add_investigation_options(parser: argparse.ArgumentParser) -> None:
         "--target",
         action="append",
         default=[],
-        metavar="NAME=REF",
-        help="a target, e.g. postgres=service=shop (repeatable)",
+        metavar="NAME=[KIND:]REF",
+        help="a target, e.g. postgres=service=shop or primary=postgres:service=shop (repeatable)",
     )
     parser.add_argument("-f", dest="params_file", metavar="PARAMS.yaml", help="parameters from a YAML file")
 
@@ -308,9 +338,16 @@ def build_parser() -> Parser:
     catalogue = commands.add_parser("probes", help="list the probe catalogue")
     catalogue.set_defaults(handler=command_probes)
 
+    kinds = commands.add_parser("kinds", help="list the target kinds and where each came from")
+    kinds.set_defaults(handler=command_kinds)
+
     one = commands.add_parser("probe", help="run one probe and print its verdict")
     one.add_argument("id", help="probe id, e.g. postgres.lock_contention")
-    one.add_argument("--target", required=True, help="KIND=REFERENCE, e.g. postgres=service=shop")
+    one.add_argument(
+        "--target",
+        required=True,
+        help="NAME=[KIND:]REFERENCE, e.g. postgres=service=shop or primary=postgres:shop",
+    )
     one.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     one.add_argument("--json", action="store_true", help="print exactly one result JSON object")
     one.add_argument("--show-test", action="store_true", help="also print the exact test (SQL) run")

@@ -11,9 +11,9 @@ from __future__ import annotations
 import psycopg
 
 from incident_lab import scenarios
-from incident_lab.archive import Archive
+from incident_lab.archive.execute import RunOutcome, run_investigation
+from incident_lab.archive.store import Archive
 from incident_lab.embedded import EmbeddedPostgres
-from incident_lab.execute import RunOutcome, run_investigation
 
 SHOP_SCHEMA = """
 CREATE TABLE customers (id int PRIMARY KEY, email text NOT NULL);

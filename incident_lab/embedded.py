@@ -12,7 +12,6 @@ import importlib.util
 import os
 import secrets
 import shutil
-import socket
 import stat
 import subprocess
 import tempfile
@@ -22,6 +21,7 @@ from urllib.parse import quote
 
 from incident_lab.exceptions import IncidentLabError
 from incident_lab.redaction import register_secret
+from incident_lab.services import free_port
 
 SERVER_USER = "incident_lab"
 SUPERUSER = "postgres"
@@ -36,12 +36,6 @@ def postgres_bin_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise IncidentLabError("no PostgreSQL binaries: install pgserver or set INCIDENT_LAB_PG_BIN")
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe_socket:
-        probe_socket.bind(("127.0.0.1", 0))
-        return int(probe_socket.getsockname()[1])
 
 
 class EmbeddedPostgres:
@@ -94,7 +88,7 @@ class EmbeddedPostgres:
         return replica._launch()
 
     def _launch(self) -> EmbeddedPostgres:
-        self.port = _free_port()
+        self.port = free_port()
         options = {
             "listen_addresses": "127.0.0.1",
             "port": str(self.port),

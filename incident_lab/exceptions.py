@@ -19,7 +19,7 @@ class UnknownProbeError(UsageError):
 
 
 class ParameterError(UsageError):
-    """A probe parameter is unknown, missing or of the wrong type."""
+    """A probe parameter is unknown, missing, of the wrong type or out of bounds."""
 
 
 class TargetError(UsageError):
@@ -28,6 +28,10 @@ class TargetError(UsageError):
 
 class DuplicateProbeError(UsageError):
     """Two probe sources register the same id."""
+
+
+class DuplicateKindError(UsageError):
+    """Two sources register the same target kind."""
 
 
 class ArchiveError(IncidentLabError):

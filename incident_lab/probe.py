@@ -2,8 +2,11 @@
 
 A probe is a function decorated with `@probe`. Its first argument is the opened
 target (a `PostgresSession`, say); its keyword-only arguments are its parameters,
-typed and documented with `Annotated[type, "what it means"]` and given defaults.
-It returns a `Finding` built with `confirmed`, `refuted` or `inconclusive`.
+typed and documented with `Annotated[type, "what it means"]`, optionally bounded
+(`Bounds`, `OneOf`), and given defaults. It returns a `Finding` built with
+`confirmed`, `refuted` or `inconclusive`. The decorator may also name the probe's
+chart (a function from its result to a `Chart`) and the template's symptom row it
+measures (`symptom="User Impact"`).
 
 `run_probe` validates parameters before anything connects, runs the probe within
 its time budget, and turns every error, timeout or unreachable target into an
@@ -23,14 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
+from incident_lab.charts import Chart
 from incident_lab.exceptions import ParameterError
 from incident_lab.redaction import scrub, scrub_value
 from incident_lab.result import Metric, Result, Table, format_time, utc_now
+from incident_lab.verdict import Verdict
 
 log = logging.getLogger("incident_lab")
 
 BUDGET_PARAM = "budget_seconds"
-WINDOW_PARAM = "window_seconds"
 MAX_BUDGET_SECONDS = 3600.0
 
 
@@ -38,7 +42,7 @@ MAX_BUDGET_SECONDS = 3600.0
 class Finding:
     """What a probe concluded, before the runner adds timing and provenance."""
 
-    verdict: bool | None
+    verdict: Verdict
     summary: str
     evidence: Sequence[Table] = ()
     metrics: Mapping[str, tuple[float | int | None, str]] = field(default_factory=dict)
@@ -47,17 +51,45 @@ class Finding:
 
 def confirmed(summary: str, **details: Any) -> Finding:
     """The hypothesis holds: the evidence shows it."""
-    return Finding(True, summary, **details)
+    return Finding(Verdict.TRUE, summary, **details)
 
 
 def refuted(summary: str, **details: Any) -> Finding:
     """The hypothesis does not hold: the probe looked and found the opposite."""
-    return Finding(False, summary, **details)
+    return Finding(Verdict.FALSE, summary, **details)
 
 
 def inconclusive(reason: str, **details: Any) -> Finding:
     """The probe cannot tell, and says why."""
-    return Finding(None, reason, **details)
+    return Finding(Verdict.INCONCLUSIVE, reason, **details)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The values a numeric parameter may take; `below_budget`: less than the probe's budget
+    (a window the probe watches must leave it time to answer)."""
+
+    min: float | None = None
+    max: float | None = None
+    below_budget: bool = False
+
+    def describe(self) -> str:
+        parts = [
+            f"at least {self.min:g}" if self.min is not None else "",
+            f"at most {self.max:g}" if self.max is not None else "",
+            "shorter than budget_seconds" if self.below_budget else "",
+        ]
+        return ", ".join(part for part in parts if part)
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """The values a text parameter may take (compared without regard to case)."""
+
+    choices: tuple[str, ...]
+
+    def __init__(self, *choices: str) -> None:
+        object.__setattr__(self, "choices", choices)
 
 
 @dataclass(frozen=True)
@@ -66,17 +98,35 @@ class Param:
     type: type
     default: Any
     doc: str
+    bounds: Bounds | None = None
+    one_of: OneOf | None = None
 
     @property
     def type_name(self) -> str:
         return "list[str]" if self.type is list else self.type.__name__
 
+    def describe_limits(self) -> str:
+        """The parameter's bounds or choices as `incident-lab probes` prints them."""
+        if self.one_of:
+            return "one of " + ", ".join(self.one_of.choices)
+        return self.bounds.describe() if self.bounds else ""
+
     def coerce(self, value: Any) -> Any:
-        """Accept the value as typed, or as text from a command line or form."""
+        """Accept the value as typed, or as text from a command line or form, within its limits."""
         try:
-            return _coerce(self.type, value)
+            coerced = _coerce(self.type, value)
         except (TypeError, ValueError):
             raise ParameterError(f"parameter {self.name} must be {self.type_name}, got {value!r}") from None
+        if self.one_of is not None:
+            chosen = next((c for c in self.one_of.choices if c.lower() == str(coerced).lower()), None)
+            if chosen is None:
+                raise ParameterError(f"parameter {self.name} must be {self.describe_limits()}, got {value!r}")
+            return chosen
+        if self.bounds is not None and isinstance(coerced, int | float):
+            low, high = self.bounds.min, self.bounds.max
+            if (low is not None and coerced < low) or (high is not None and coerced > high):
+                raise ParameterError(f"parameter {self.name} must be {self.bounds.describe()}, got {value!r}")
+        return coerced
 
 
 def _coerce(kind: type, value: Any) -> Any:
@@ -126,6 +176,8 @@ class Probe:
     params: tuple[Param, ...]
     budget_seconds: float
     source: str = ""
+    chart: Callable[[Result], Chart | None] | None = None
+    symptom: str | None = None  # the template's symptom row this probe measures, e.g. "User Impact"
 
     @property
     def module_dir(self) -> Path:
@@ -146,11 +198,11 @@ class Probe:
         for name, value in given.items():
             bound[name] = self.param(name).coerce(value)
         budget = bound[BUDGET_PARAM]
-        if not 0 < budget <= MAX_BUDGET_SECONDS:
-            raise ParameterError(f"parameter {BUDGET_PARAM} must be above 0 and at most {MAX_BUDGET_SECONDS}")
-        # A probe that watches for a while (deadlocks) must be left time to answer after watching.
-        if bound.get(WINDOW_PARAM, 0) >= budget:
-            raise ParameterError(f"parameter {WINDOW_PARAM} must be shorter than {BUDGET_PARAM} ({budget:g})")
+        for param in self.params:
+            if param.bounds and param.bounds.below_budget and bound[param.name] >= budget:
+                raise ParameterError(
+                    f"parameter {param.name} must be shorter than {BUDGET_PARAM} ({budget:g})"
+                )
         return bound
 
 
@@ -161,15 +213,23 @@ def probe(
     test: str,
     target: str,
     budget_seconds: float = 10.0,
+    chart: Callable[[Result], Chart | None] | None = None,
+    symptom: str | None = None,
 ) -> Callable[[Callable[..., Finding]], Probe]:
     """Declare a hypothesis probe; its keyword-only arguments become its parameters."""
 
     def declare(function: Callable[..., Finding]) -> Probe:
         params = _params_of(function, id)
         params += (
-            Param(BUDGET_PARAM, float, budget_seconds, "the most time the probe may take, in seconds"),
+            Param(
+                BUDGET_PARAM,
+                float,
+                budget_seconds,
+                "the most time the probe may take, in seconds",
+                Bounds(min=0.1, max=MAX_BUDGET_SECONDS),
+            ),
         )
-        return Probe(id, hypothesis, test, target, function, params, budget_seconds)
+        return Probe(id, hypothesis, test, target, function, params, budget_seconds, "", chart, symptom)
 
     return declare
 
@@ -183,10 +243,12 @@ def _params_of(function: Callable[..., Finding], probe_id: str) -> tuple[Param, 
         hint = hints.get(name)
         if typing.get_origin(hint) is not Annotated or spec.default is inspect.Parameter.empty:
             raise TypeError(f"probe {probe_id}: parameter {name} needs Annotated[type, 'doc'] and a default")
-        kind, doc = typing.get_args(hint)[:2]
+        kind, doc, *limits = typing.get_args(hint)
         if typing.get_origin(kind) in (list, types.GenericAlias):
             kind = list
-        params.append(Param(name, kind, spec.default, doc))
+        bounds = next((limit for limit in limits if isinstance(limit, Bounds)), None)
+        one_of = next((limit for limit in limits if isinstance(limit, OneOf)), None)
+        params.append(Param(name, kind, spec.default, doc, bounds, one_of))
     return tuple(params)
 
 
@@ -196,6 +258,7 @@ def run_probe(
     params: Mapping[str, Any] | None = None,
     *,
     hypothesis: str | None = None,
+    target_name: str = "",
 ) -> Result:
     """Run one probe against one parsed target and return its result; never raises for a
     failure of the probe or the target, only for the caller's own bad parameters."""
@@ -252,4 +315,6 @@ def run_probe(
         metrics=tuple(Metric(name, value, unit, observed) for name, (value, unit) in finding.metrics.items()),
         error=error,
         hints=tuple(scrub(hint) for hint in finding.hints),
+        kind=probe.target_kind,
+        target_name=target_name,
     )

@@ -1,87 +1,100 @@
-"""The probe registry: stable dotted ids mapped to probes from three kinds of source.
+"""The catalogue: probes by stable dotted id, and target kinds by name, each from three
+kinds of source.
 
-- the built-in catalogue, the package `incident_lab.probes` (the `probes/` folder);
-- installed packages, through the entry-point group `incident_lab.probes`; an entry
-  point names a module, a probe, or a list of probes;
-- a team's own folders of probe modules, given with `--probe-path` or the
-  `INCIDENT_LAB_PROBE_PATH` environment variable (folders separated by `os.pathsep`).
+- built in: the target kinds are the packages under `incident_lab.kinds`, the probes
+  the package `incident_lab.probes` (the `probes/` folder);
+- installed packages, through the entry-point groups `incident_lab.kinds` and
+  `incident_lab.probes`; an entry point names a module, an object, or a list of them;
+- a team's own folders of modules, given with `--probe-path` or the
+  `INCIDENT_LAB_PROBE_PATH` environment variable (folders separated by `os.pathsep`);
+  a module there may define kinds as well as probes.
 
-Two probes under one id is an error that names both sources.
+Two probes under one id, or two kinds under one name, is an error naming both
+sources; so is a probe whose target kind no source registers.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import importlib.util
 import os
-import pkgutil
-import sys
 from collections.abc import Iterable, Iterator
-from importlib.metadata import entry_points
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
-from incident_lab.exceptions import DuplicateProbeError, UnknownProbeError, UsageError
+from incident_lab.exceptions import DuplicateKindError, DuplicateProbeError, TargetError, UnknownProbeError
+from incident_lab.kinds import TargetKind
+from incident_lab.plugins import entry_point_objects, folder_modules, package_modules
 from incident_lab.probe import Probe
 
-ENTRY_POINT_GROUP = "incident_lab.probes"
+PROBE_ENTRY_POINTS = "incident_lab.probes"
+KIND_ENTRY_POINTS = "incident_lab.kinds"
 PATH_VARIABLE = "INCIDENT_LAB_PROBE_PATH"
-BUILTIN_PACKAGE = "incident_lab.probes"
+BUILTIN_PROBES = "incident_lab.probes"
+BUILTIN_KINDS = "incident_lab.kinds"
+BUILTIN = "the built-in catalogue"
 
 
 class Registry:
     def __init__(self) -> None:
         self._probes: dict[str, Probe] = {}
+        self._kinds: dict[str, tuple[TargetKind, str]] = {}
 
     def add(self, probe: Probe, source: str) -> None:
         existing = self._probes.get(probe.id)
-        if existing is not None and existing.function is not probe.function:
+        if existing is None:
+            self._probes[probe.id] = replace(probe, source=source)
+        elif existing.function is not probe.function:
             raise DuplicateProbeError(
                 f"probe id {probe.id} is defined twice: by {existing.source} and by {source}"
             )
-        self._probes[probe.id] = _with_source(probe, source)
+
+    def add_kind(self, kind: TargetKind, source: str) -> None:
+        existing = self._kinds.get(kind.name)
+        if existing is None:
+            self._kinds[kind.name] = (kind, source)
+        elif type(existing[0]) is not type(kind):  # one kind imported into another module is no duplicate
+            raise DuplicateKindError(
+                f"target kind {kind.name} is defined twice: by {existing[1]} and by {source}"
+            )
+
+    def add_objects(self, values: Iterable[object], source: str) -> None:
+        """Every probe and kind among `values` (a module's names, an entry point's list)."""
+        for value in values:
+            if isinstance(value, Probe):
+                self.add(value, source)
+            elif isinstance(value, TargetKind):
+                self.add_kind(value, source)
 
     def add_module(self, module: ModuleType, source: str) -> None:
-        for probe in _probes_in(vars(module).values()):
-            self.add(probe, f"{source} ({module.__name__})")
+        self.add_objects(vars(module).values(), f"{source} ({module.__name__})")
 
     def load_builtin(self) -> None:
-        package = importlib.import_module(BUILTIN_PACKAGE)
-        for info in pkgutil.walk_packages(package.__path__, f"{BUILTIN_PACKAGE}."):
-            self.add_module(importlib.import_module(info.name), "the built-in catalogue")
+        for module in package_modules(BUILTIN_KINDS, recursive=False):
+            self.add_module(module, BUILTIN)
+        for module in package_modules(BUILTIN_PROBES, recursive=True):
+            self.add_module(module, BUILTIN)
 
     def load_entry_points(self) -> None:
-        for entry in entry_points(group=ENTRY_POINT_GROUP):
-            loaded = entry.load()
-            dist = entry.dist.name if entry.dist else "?"
-            source = f"entry point {entry.name} = {entry.value} of {dist}"
-            if isinstance(loaded, ModuleType):
-                self.add_module(loaded, source)
-            else:
-                for probe in _probes_in(loaded if isinstance(loaded, list | tuple) else [loaded]):
-                    self.add(probe, source)
+        for group in (KIND_ENTRY_POINTS, PROBE_ENTRY_POINTS):
+            for loaded, source in entry_point_objects(group):
+                if isinstance(loaded, ModuleType):
+                    self.add_module(loaded, source)
+                else:
+                    self.add_objects(loaded if isinstance(loaded, list | tuple) else [loaded], source)
 
     def load_path(self, folder: str | Path) -> None:
-        folder = Path(folder).expanduser()
-        if not folder.is_dir():
-            raise UsageError(f"probe path {folder} is not a folder")
-        prefix = "incident_lab_local_" + hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:10]
-        for path in sorted(folder.glob("*.py")):
-            if path.name.startswith("_"):
-                continue
-            name = f"{prefix}.{path.stem}"
-            spec = importlib.util.spec_from_file_location(name, path)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
-            try:
-                spec.loader.exec_module(module)
-            except Exception as error:  # the team's module, not ours: say which and why, briefly
-                del sys.modules[name]
-                problem = f"{type(error).__name__}: {error}"
-                raise UsageError(f"probe module {path} does not load: {problem}") from None
+        for module, path in folder_modules(Path(folder).expanduser()):
             self.add_module(module, f"probe path {path}")
+
+    def check(self) -> None:
+        """Every probe's target kind is registered: a probe that could never be pointed at
+        anything is an error now, not in the middle of an incident."""
+        for probe in self._probes.values():
+            if probe.target_kind not in self._kinds:
+                raise TargetError(
+                    f"probe {probe.id} (from {probe.source}) needs target kind {probe.target_kind!r}, "
+                    f"which no source registers (known: {', '.join(sorted(self._kinds))})"
+                )
 
     def get(self, probe_id: str) -> Probe:
         try:
@@ -90,6 +103,26 @@ class Registry:
             raise UnknownProbeError(
                 f"unknown probe id {probe_id!r} (run `incident-lab probes` for the catalogue)"
             ) from None
+
+    def kind(self, name: str) -> TargetKind:
+        try:
+            return self._kinds[name][0]
+        except KeyError:
+            raise TargetError(
+                f"unknown target kind {name!r} (known: {', '.join(sorted(self._kinds))})"
+            ) from None
+
+    def kind_of(self, probe_id: str) -> TargetKind:
+        """The kind of target a probe points at."""
+        return self.kind(self.get(probe_id).target_kind)
+
+    def kinds(self) -> list[tuple[TargetKind, str]]:
+        """Every kind with its source, by name."""
+        return [self._kinds[name] for name in sorted(self._kinds)]
+
+    @property
+    def kind_names(self) -> set[str]:
+        return set(self._kinds)
 
     def __contains__(self, probe_id: object) -> bool:
         return probe_id in self._probes
@@ -101,16 +134,6 @@ class Registry:
         return len(self._probes)
 
 
-def _probes_in(values: Iterable[object]) -> Iterator[Probe]:
-    return (value for value in values if isinstance(value, Probe))
-
-
-def _with_source(probe: Probe, source: str) -> Probe:
-    from dataclasses import replace
-
-    return replace(probe, source=source)
-
-
 def load_registry(probe_paths: Iterable[str | Path] = ()) -> Registry:
     """The catalogue, installed plug-ins, `INCIDENT_LAB_PROBE_PATH` and `probe_paths`."""
     registry = Registry()
@@ -120,4 +143,5 @@ def load_registry(probe_paths: Iterable[str | Path] = ()) -> Registry:
     folders = {Path(folder).expanduser().resolve(): None for folder in [*from_environment, *probe_paths]}
     for folder in folders:  # a folder named twice (option and environment) is loaded once
         registry.load_path(folder)
+    registry.check()
     return registry

@@ -4,6 +4,9 @@ The JSON form is the contract between the command line, the notebook, the archiv
 and users' scripts, so it round-trips losslessly: `Result.from_json(r.to_json()) == r`.
 Evidence tables hold JSON values only (timestamps as ISO 8601 text), which is what
 makes the round trip exact; `Table.frame` gives the pandas DataFrame.
+
+The JSON carries `schema` (`SCHEMA_VERSION`). Schema 1 (no `schema` field) lacked the
+target's name and kind and the count of evidence rows left out; it still reads.
 """
 
 from __future__ import annotations
@@ -16,11 +19,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from incident_lab.redaction import scrub, scrub_value
+from incident_lab.verdict import Verdict
 
 if TYPE_CHECKING:
     import pandas as pd
 
-MIME_TYPE = "application/vnd.incident-lab.result+json"
+SCHEMA_VERSION = 2
+# An evidence table keeps at most this many rows (and says how many it left out), so that
+# a server with ten thousand sessions cannot make a report of hundreds of megabytes.
+MAX_EVIDENCE_ROWS = 2000
 
 JsonScalar = str | int | float | bool | None
 
@@ -61,21 +68,34 @@ def json_scalar(value: Any) -> JsonScalar:
 
 @dataclass(frozen=True)
 class Table:
-    """A named evidence table."""
+    """A named evidence table; `omitted` counts the rows left out beyond `MAX_EVIDENCE_ROWS`."""
 
     name: str
     columns: tuple[str, ...]
     rows: tuple[tuple[JsonScalar, ...], ...]
+    omitted: int = 0
 
     @classmethod
-    def from_records(cls, name: str, records: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> Table:
-        rows = tuple(tuple(json_scalar(record.get(column)) for column in columns) for record in records)
-        return cls(name, tuple(columns), rows)
+    def from_records(
+        cls,
+        name: str,
+        records: Iterable[Mapping[str, Any]],
+        columns: Sequence[str],
+        limit: int = MAX_EVIDENCE_ROWS,
+    ) -> Table:
+        rows, omitted = [], 0
+        for record in records:
+            if len(rows) < limit:
+                rows.append(tuple(json_scalar(record.get(column)) for column in columns))
+            else:
+                omitted += 1
+        return cls(name, tuple(columns), tuple(rows), omitted)
 
     @classmethod
-    def from_frame(cls, name: str, frame: pd.DataFrame) -> Table:
-        rows = tuple(tuple(json_scalar(value) for value in row) for row in frame.itertuples(index=False))
-        return cls(name, tuple(str(column) for column in frame.columns), rows)
+    def from_frame(cls, name: str, frame: pd.DataFrame, limit: int = MAX_EVIDENCE_ROWS) -> Table:
+        kept = frame.head(limit)
+        rows = tuple(tuple(json_scalar(value) for value in row) for row in kept.itertuples(index=False))
+        return cls(name, tuple(str(column) for column in frame.columns), rows, len(frame) - len(kept))
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -87,11 +107,17 @@ class Table:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "columns": list(self.columns), "rows": [list(row) for row in self.rows]}
+        return {
+            "name": self.name,
+            "columns": list(self.columns),
+            "rows": [list(row) for row in self.rows],
+            "omitted": self.omitted,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Table:
-        return cls(data["name"], tuple(data["columns"]), tuple(tuple(row) for row in data["rows"]))
+        rows = tuple(tuple(row) for row in data["rows"])
+        return cls(data["name"], tuple(data["columns"]), rows, int(data.get("omitted", 0)))
 
 
 @dataclass(frozen=True)
@@ -117,10 +143,10 @@ class Result:
 
     probe: str
     hypothesis: str
-    verdict: bool | None
+    verdict: Verdict
     summary: str
     test: str
-    target: str
+    target: str  # the target's redacted label
     started_at: str
     duration_ms: float
     params: dict[str, Any]
@@ -128,16 +154,13 @@ class Result:
     metrics: tuple[Metric, ...] = ()
     error: str | None = None
     hints: tuple[str, ...] = field(default=())
-
-    @property
-    def status(self) -> str:
-        """`true`, `false` or `inconclusive`: the verdict as a word."""
-        return {True: "true", False: "false", None: "inconclusive"}[self.verdict]
+    kind: str = ""  # the target's kind, e.g. postgres
+    target_name: str = ""  # the investigation's name for the target, e.g. primary
 
     @property
     def label(self) -> str:
         """The verdict as the incident template writes it."""
-        return {True: "True", False: "False", None: "Inconclusive"}[self.verdict]
+        return self.verdict.label
 
     def table(self, name: str) -> Table:
         for table in self.evidence:
@@ -153,9 +176,10 @@ class Result:
 
     def to_dict(self) -> dict[str, Any]:
         data = {
+            "schema": SCHEMA_VERSION,
             "probe": self.probe,
             "hypothesis": self.hypothesis,
-            "verdict": self.verdict,
+            "verdict": self.verdict.json,
             "summary": self.summary,
             "test": self.test,
             "target": self.target,
@@ -166,6 +190,8 @@ class Result:
             "metrics": [metric.to_dict() for metric in self.metrics],
             "error": self.error,
             "hints": list(self.hints),
+            "kind": self.kind,
+            "target_name": self.target_name,
         }
         return scrub_value(data)  # type: ignore[return-value]
 
@@ -174,10 +200,14 @@ class Result:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Result:
+        """A result of the current schema or the previous one."""
+        schema = data.get("schema", 1)
+        if schema not in (1, SCHEMA_VERSION):
+            raise ValueError(f"result schema {schema} is newer than this incident_lab reads")
         return cls(
             probe=data["probe"],
             hypothesis=data["hypothesis"],
-            verdict=data["verdict"],
+            verdict=Verdict.from_json(data["verdict"]),
             summary=data["summary"],
             test=data["test"],
             target=data["target"],
@@ -188,6 +218,8 @@ class Result:
             metrics=tuple(Metric.from_dict(metric) for metric in data.get("metrics", ())),
             error=data.get("error"),
             hints=tuple(data.get("hints", ())),
+            kind=str(data.get("kind", "")),
+            target_name=str(data.get("target_name", "")),
         )
 
     @classmethod

@@ -11,7 +11,6 @@ from incident_lab.exceptions import UsageError
 from incident_lab.probe import run_probe
 from incident_lab.registry import Registry, load_registry
 from incident_lab.result import Result
-from incident_lab.targets import parse_target
 
 
 @functools.cache
@@ -32,9 +31,10 @@ def run(
     Raises `UsageError` for an unknown id, bad parameters or a malformed target, before
     anything connects; every failure after that is an inconclusive result.
     """
-    chosen = (registry or default_registry()).get(probe_id)
+    catalogue = registry or default_registry()
+    chosen = catalogue.get(probe_id)
     bound = chosen.bind(params)
-    return run_probe(chosen, parse_target(chosen.target_kind, target), bound, hypothesis=hypothesis)
+    return run_probe(chosen, catalogue.kind(chosen.target_kind).target(target), bound, hypothesis=hypothesis)
 
 
 def run_many(
@@ -49,8 +49,10 @@ def run_many(
     `concurrency` targets probed at once."""
     if concurrency < 1:
         raise UsageError(f"concurrency must be at least 1, got {concurrency}")
-    chosen = (registry or default_registry()).get(probe_id)
+    catalogue = registry or default_registry()
+    chosen = catalogue.get(probe_id)
     bound = chosen.bind(params)
-    parsed = [parse_target(chosen.target_kind, target) for target in targets]
+    kind = catalogue.kind(chosen.target_kind)
+    parsed = [kind.target(target) for target in targets]
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="incident_lab") as pool:
         return list(pool.map(lambda target: run_probe(chosen, target, bound), parsed))

@@ -8,33 +8,20 @@ history, rendered by papermill like any other run.
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from incident_lab.archive import Archive
-from incident_lab.describe import hypothesis_letter
+from incident_lab.archive.execute import RunOutcome, run_investigation
+from incident_lab.archive.store import Archive
 from incident_lab.exceptions import UsageError
-from incident_lab.execute import RunOutcome
-from incident_lab.history import VERDICT_LABELS, load_history
-from incident_lab.investigation import resolve
-from incident_lab.notebook import Investigation
+from incident_lab.investigation.notebook_format import Recorded
+from incident_lab.investigation.params import resolve
+from incident_lab.investigation.state import Investigation
 from incident_lab.registry import Registry
 from incident_lab.result import Result
-
-DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_duration(text: str) -> float:
-    """`30s`, `2m`, `500ms`, `1h` or plain seconds."""
-    match = DURATION.match(text)
-    if not match or float(match[1]) <= 0:
-        raise UsageError(f"not a duration: {text!r} (examples: 30s, 2m, 500ms)")
-    return float(match[1]) * UNIT_SECONDS[match[2]]
+from incident_lab.verdict import Verdict
+from incident_lab.wording import hypothesis_letter
 
 
 @dataclass(frozen=True)
@@ -53,17 +40,15 @@ def open_latest(
     runs = archive.runs(folder)
     if not runs:
         raise UsageError(f"incident {folder.name} has no runs to watch yet")
-    values = dict(json.loads((folder / runs[-1].run / "results.json").read_text())["incident"])
+    values = dict(archive.results_document(folder / runs[-1].run)["incident"])
     values["targets"] = {**values["targets"], **targets}
-    return Investigation(
-        resolve(values, registry), load_history(folder), registry, archive_dir=str(archive.root)
-    )
+    return Investigation(resolve(values, registry), archive.history(folder), registry)
 
 
 def round_line(number: int, results: list[Result], previous: list[Result] | None) -> str:
     verdicts = "  ".join(f"{hypothesis_letter(i)} {r.label}" for i, r in enumerate(results))
     changes = [
-        f"{hypothesis_letter(i)} {VERDICT_LABELS[before.verdict]} → {after.label}"
+        f"{hypothesis_letter(i)} {before.label} → {after.label}"
         for i, (before, after) in enumerate(zip(previous or [], results, strict=False))
         if before.verdict != after.verdict
     ]
@@ -73,6 +58,7 @@ def round_line(number: int, results: list[Result], previous: list[Result] | None
 
 def watch(
     investigation: Investigation,
+    archive: Archive,
     *,
     every_seconds: float,
     until_clear: int,
@@ -80,26 +66,31 @@ def watch(
     say: Callable[[str], None] = print,
 ) -> WatchOutcome:
     investigation.set_status("Monitoring")
-    count = len(investigation.params.hypotheses)
     previous: list[Result] | None = None
     clear_streak = rounds = 0
     interrupted = False
     try:
-        with ThreadPoolExecutor(max_workers=min(count, 8), thread_name_prefix="incident_lab_watch") as pool:
-            while rounds < max_rounds:
-                rounds += 1
-                results = list(pool.map(investigation.run_hypothesis, range(count)))
-                investigation.record_all(results, f"watch round {rounds}")
-                say(round_line(rounds, results, previous))
-                previous = results
-                clear_streak = clear_streak + 1 if all(r.verdict is False for r in results) else 0
-                if clear_streak >= until_clear or rounds >= max_rounds:
-                    break
-                time.sleep(every_seconds)
+        while rounds < max_rounds:
+            rounds += 1
+            investigation.run(f"watch round {rounds}")
+            results = investigation.results
+            say(round_line(rounds, results, previous))
+            previous = results
+            clear_streak = clear_streak + 1 if all(r.verdict is Verdict.FALSE for r in results) else 0
+            if clear_streak >= until_clear or rounds >= max_rounds:
+                break
+            time.sleep(every_seconds)
     except KeyboardInterrupt:
         interrupted = True
         say("interrupted: archiving what was seen so far")
     cleared = clear_streak >= until_clear
     if cleared:
         say(f"every hypothesis has been False for {clear_streak} rounds in a row: consider status Resolved")
-    return WatchOutcome(rounds, cleared, interrupted, investigation.save_to_archive())
+    archived = run_investigation(
+        investigation.params.notebook_parameters(),
+        archive,
+        progress=False,
+        registry=investigation.registry,
+        recorded=Recorded(list(investigation.results), list(investigation.rounds)),
+    )
+    return WatchOutcome(rounds, cleared, interrupted, archived)

@@ -5,9 +5,7 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -18,7 +16,6 @@ from incident_lab import scenarios
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-COMMAND = str(Path(sys.executable).with_name("incident-lab"))
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -34,12 +31,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        return listener.getsockname()[1]
-
-
 def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -53,12 +44,12 @@ def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 90)
 
 
 @pytest.fixture
-def jupyterlab(database, tmp_path):
+def jupyterlab(database, tmp_path, cli, database_password, free_port):
     """`incident-lab new`, then `incident-lab lab`, configured to serve on 127.0.0.1 with a token."""
     archive = str(tmp_path / "archive")
     subprocess.run(
         [
-            COMMAND,
+            cli.command,
             "new",
             "--incident",
             "Checkout failing",
@@ -76,7 +67,7 @@ def jupyterlab(database, tmp_path):
         check=True,
         timeout=120,
     )
-    port, token = free_port(), secrets.token_hex(16)
+    port, token = free_port, secrets.token_hex(16)
     config = tmp_path / "jupyter"
     config.mkdir()
     (config / "jupyter_server_config.json").write_text(
@@ -88,9 +79,9 @@ def jupyterlab(database, tmp_path):
             }
         )
     )
-    password = database.split(":")[2].split("@")[0]
+    password = database_password
     server = subprocess.Popen(
-        [COMMAND, "lab", "Checkout failing", "--archive", archive],
+        [cli.command, "lab", "Checkout failing", "--archive", archive],
         env={**os.environ, "PGPASSWORD": password, "HOME": str(tmp_path), "JUPYTER_CONFIG_DIR": str(config)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -1,39 +1,30 @@
 """The `incident-lab` command as people type it: verdicts on stdout, one-line usage errors."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 from incident_lab import scenarios
 
-COMMAND = str(Path(sys.executable).with_name("incident-lab"))
 
-
-def incident_lab(*args, **kwargs):
-    return subprocess.run([COMMAND, *args], capture_output=True, text=True, timeout=120, **kwargs)
-
-
-def test_probes_lists_the_catalogue_with_parameters():
-    listed = incident_lab("probes")
+def test_probes_lists_the_catalogue_with_parameters(cli):
+    listed = cli("probes")
     assert listed.returncode == 0
     assert "postgres.lock_contention  [postgres]" in listed.stdout
     assert "--param min_wait_seconds=0.0  (float)" in listed.stdout
 
 
-def test_probe_prints_verdict_summary_and_evidence(database):
+def test_probe_prints_verdict_summary_and_evidence(database, cli, database_password):
     with scenarios.migration_holds_lock(database, readers=2) as migration:
-        shown = incident_lab("probe", "postgres.lock_contention", "--target", f"postgres={database}")
+        shown = cli("probe", "postgres.lock_contention", "--target", f"postgres={database}")
     assert shown.returncode == 0, shown.stderr
     assert "Verdict: TRUE (confirmed)" in shown.stdout
     assert f"migration pid {migration}" in shown.stdout
     assert "blocking_tree:" in shown.stdout and "root_blockers:" in shown.stdout
-    password = database.split(":")[2].split("@")[0]
+    password = database_password
     assert password not in shown.stdout + shown.stderr
 
 
-def test_probe_json_prints_exactly_one_result_object(database):
-    shown = incident_lab(
+def test_probe_json_prints_exactly_one_result_object(database, cli):
+    shown = cli(
         "probe",
         "postgres.lock_contention",
         "--target",
@@ -47,8 +38,8 @@ def test_probe_json_prints_exactly_one_result_object(database):
     assert result["verdict"] is False and result["params"]["min_wait_seconds"] == 1.0
 
 
-def test_unreachable_target_still_exits_zero_with_an_inconclusive_verdict():
-    shown = incident_lab(
+def test_unreachable_target_still_exits_zero_with_an_inconclusive_verdict(cli):
+    shown = cli(
         "probe",
         "postgres.deadlocks",
         "--target",
@@ -60,7 +51,7 @@ def test_unreachable_target_still_exits_zero_with_an_inconclusive_verdict():
     assert "Tr0ub4dor-3" not in shown.stdout + shown.stderr
 
 
-def test_usage_errors_are_one_line_and_exit_2():
+def test_usage_errors_are_one_line_and_exit_2(cli):
     cases = {
         ("probe", "postgres.nope", "--target", "postgres=service=x"): "unknown probe id 'postgres.nope'",
         (
@@ -89,7 +80,7 @@ def test_usage_errors_are_one_line_and_exit_2():
         ("frobnicate",): "invalid choice: 'frobnicate'",
     }
     for args, message in cases.items():
-        shown = incident_lab(*args)
+        shown = cli(*args)
         assert shown.returncode == 2, args
         assert shown.stdout == ""
         assert shown.stderr.count("\n") == 1 and message in shown.stderr, shown.stderr

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from incident_lab import Result, TargetError, run
-from incident_lab.http import HttpTarget
+from incident_lab import ParameterError, Result, TargetError, run
+from incident_lab.kinds.http.session import HttpTarget
+from incident_lab.verdict import Verdict
 
 
 def error_rate(standin, path: str, **params) -> Result:
@@ -40,7 +41,7 @@ CASES = [
 )
 def test_each_web_case(provider_standin, path, params, verdict, outcomes):
     result = error_rate(provider_standin, path, **params)
-    assert result.verdict is verdict, result.summary
+    assert result.verdict.json is verdict, result.summary
     assert counts(result) == outcomes
     assert result.error is None
     assert Result.from_json(result.to_json()) == result
@@ -59,7 +60,7 @@ def test_flaky_service_metrics_and_samples(provider_standin):
 
 def test_latency_reflects_a_slow_service(provider_standin):
     result = error_rate(provider_standin, "slow/150/http/ok", requests=4, concurrency=4)
-    assert result.verdict is False
+    assert result.verdict is Verdict.FALSE
     assert result.metric("latency_p50_ms") >= 150
 
 
@@ -68,19 +69,20 @@ def test_total_time_bounds_the_run_and_unfinished_requests_are_left_out(provider
     result = error_rate(provider_standin, "slow/300/http/ok", requests=10, concurrency=1, total_seconds=1.0)
     assert time.monotonic() - started < 1.6
     assert counts(result)["200"] >= 2 and counts(result)["cut_off"] >= 5
-    assert result.verdict is False
+    assert result.verdict is Verdict.FALSE
     assert "not finished within the total time" in result.summary
 
 
 def test_refused_connections_everywhere_are_inconclusive():
     result = run("http.error_rate", "http://127.0.0.1:1/health", {"requests": 3})
-    assert result.verdict is None
+    assert result.verdict is Verdict.INCONCLUSIVE
     assert "connection refused" in result.summary
 
 
 def test_only_safe_methods_are_sent(provider_standin):
-    assert error_rate(provider_standin, "http/ok", method="POST").verdict is None
-    assert error_rate(provider_standin, "http/ok", method="head", requests=3).verdict is False
+    with pytest.raises(ParameterError, match="must be one of GET, HEAD"):
+        error_rate(provider_standin, "http/ok", method="POST")
+    assert error_rate(provider_standin, "http/ok", method="head", requests=3).verdict is Verdict.FALSE
 
 
 def test_targets_parse_and_hide_credentials_and_query_values():
@@ -118,12 +120,12 @@ def test_cli_json(provider_standin):
 
 
 def test_a_token_in_the_url_reaches_no_output_and_no_archived_file(provider_standin, tmp_path):
-    from incident_lab.archive import Archive
-    from incident_lab.execute import run_investigation
+    from incident_lab.archive.execute import run_investigation
+    from incident_lab.archive.store import Archive
 
     url = f"{provider_standin.root}/http/ok/token-case?token=TopSecretTok123&page=2"
     result = run("http.error_rate", url, {"requests": 3})
-    assert result.verdict is False
+    assert result.verdict is Verdict.FALSE
     assert "TopSecretTok123" not in result.to_json() + repr(result)
     values = {
         "incident": "Token",
@@ -132,6 +134,8 @@ def test_a_token_in_the_url_reaches_no_output_and_no_archived_file(provider_stan
         "hypotheses": [{"probe": "http.error_rate", "params": {"requests": 3}}],
     }
     outcome = run_investigation(values, Archive(tmp_path), progress=False)
-    assert outcome.results[0].verdict is False  # the kernel got the whole URL, through its environment
+    assert (
+        outcome.results[0].verdict is Verdict.FALSE
+    )  # the kernel got the whole URL, through its environment
     for path in (p for p in tmp_path.rglob("*") if p.is_file()):
         assert b"TopSecretTok123" not in path.read_bytes(), path

@@ -1,8 +1,6 @@
 """`incident-lab run`: the template executed by papermill into an archived report."""
 
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -10,20 +8,16 @@ import psycopg
 import pytest
 
 from incident_lab import Result, scenarios
-from incident_lab.archive import Archive
-from incident_lab.execute import run_investigation
+from incident_lab.archive.execute import run_investigation
+from incident_lab.archive.store import Archive
 from incident_lab.notebook import read_results
+from incident_lab.verdict import Verdict
 
-COMMAND = str(Path(sys.executable).with_name("incident-lab"))
 LOCKS = [
     {"probe": "postgres.lock_contention"},
     {"probe": "postgres.recent_migration"},
     {"probe": "postgres.connection_saturation"},
 ]
-
-
-def incident_lab(*args, **kwargs):
-    return subprocess.run([COMMAND, *args], capture_output=True, text=True, timeout=300, **kwargs)
 
 
 def investigation(dsn, hypotheses=LOCKS, **extra):
@@ -63,7 +57,7 @@ def test_contention_confirms_the_lock_hypothesis_and_the_report_names_the_migrat
         "summary.json",
         "charts",
     }
-    assert [r.verdict for r in outcome.results] == [True, True, False]
+    assert [r.verdict.json for r in outcome.results] == [True, True, False]
     report = (run / "report.html").read_text()
     assert f"migration pid {migration}" in report
     assert "ALTER TABLE" in report and "0042_orders_add_shipped_at" in report
@@ -96,7 +90,7 @@ def test_healthy_database_refutes_every_default_hypothesis(database, tmp_path):
     values = investigation(database, hypotheses=[])
     outcome = run_investigation(values, Archive(tmp_path), progress=False)
     assert len(outcome.results) == 7
-    assert {r.probe: r.verdict for r in outcome.results} == dict.fromkeys(
+    assert {r.probe: r.verdict.json for r in outcome.results} == dict.fromkeys(
         [r.probe for r in outcome.results], False
     )
 
@@ -105,15 +99,15 @@ def test_a_stopped_server_makes_every_hypothesis_inconclusive_and_the_report_sti
     values = investigation("postgresql://app:pw@127.0.0.1:1/shop")
     outcome = run_investigation(values, Archive(tmp_path), progress=False)
     assert outcome.completed
-    assert [r.verdict for r in outcome.results] == [None, None, None]
+    assert [r.verdict.json for r in outcome.results] == [None, None, None]
     report = (outcome.run_dir / "report.html").read_text()
     assert "Connection refused" in report and "Inconclusive" in report
 
 
-def test_no_secret_reaches_any_archived_file(postgres_server, database, tmp_path):
-    password = database.split(":")[2].split("@")[0]
+def test_no_secret_reaches_any_archived_file(postgres_server, database, tmp_path, cli, database_password):
+    password = database_password
     with scenarios.migration_holds_lock(database, readers=2):
-        shown = incident_lab(
+        shown = cli(
             "run",
             "--incident",
             "Secrets",
@@ -135,7 +129,7 @@ def test_no_secret_reaches_any_archived_file(postgres_server, database, tmp_path
     notebook = json.loads(next(tmp_path.rglob("investigation.ipynb")).read_text())
     injected = notebook["metadata"]["papermill"]["parameters"]["targets"]["postgres"]
     assert injected == database.replace(f":{password}@", "@")
-    assert read_results(next(tmp_path.rglob("investigation.ipynb")))[0].verdict is True
+    assert read_results(next(tmp_path.rglob("investigation.ipynb")))[0].verdict is Verdict.TRUE
 
 
 def test_query_text_reaches_the_report_only_escaped(database, tmp_path):
@@ -147,9 +141,9 @@ def test_query_text_reaches_the_report_only_escaped(database, tmp_path):
     assert "<script>alert(1)" not in report
 
 
-def test_two_runs_of_one_incident_are_run_001_and_run_002_then_listed_and_shown(database, tmp_path):
+def test_two_runs_of_one_incident_are_run_001_and_run_002_then_listed_and_shown(database, tmp_path, cli):
     for _ in range(2):
-        shown = incident_lab(
+        shown = cli(
             "run",
             "--incident",
             "Checkout failing",
@@ -166,10 +160,10 @@ def test_two_runs_of_one_incident_are_run_001_and_run_002_then_listed_and_shown(
     (incident,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
     assert sorted(p.name for p in incident.iterdir()) == ["run-001", "run-002"]
     assert shown.stdout.strip() == str(incident / "run-002" / "report.html")
-    listed = incident_lab("list", "--archive", str(tmp_path))
+    listed = cli("list", "--archive", str(tmp_path))
     assert listed.stdout.index("run-002") < listed.stdout.index("run-001")
     assert "True 0  False 1  Inconclusive 0" in listed.stdout
-    show = incident_lab("show", "Checkout failing/run-001", "--archive", str(tmp_path))
+    show = cli("show", "Checkout failing/run-001", "--archive", str(tmp_path))
     assert show.returncode == 0 and "run-001 completed" in show.stdout
     assert show.stdout.strip().endswith(str(incident / "run-001" / "report.html"))
     timeline = json.loads((incident / "run-002" / "results.json").read_text())["timeline"]
@@ -195,8 +189,8 @@ def test_two_runs_of_one_incident_are_run_001_and_run_002_then_listed_and_shown(
         ),
     ],
 )
-def test_bad_parameters_exit_2_with_one_line_and_archive_nothing(tmp_path, args, message):
-    shown = incident_lab(
+def test_bad_parameters_exit_2_with_one_line_and_archive_nothing(tmp_path, args, message, cli):
+    shown = cli(
         "run",
         *args,
         "--target",
@@ -209,7 +203,7 @@ def test_bad_parameters_exit_2_with_one_line_and_archive_nothing(tmp_path, args,
     assert not (tmp_path / "archive").exists()
 
 
-def test_a_dead_kernel_still_archives_the_run_marked_failed(tmp_path, database):
+def test_a_dead_kernel_still_archives_the_run_marked_failed(tmp_path, database, cli):
     probes = tmp_path / "probes"
     probes.mkdir()
     (probes / "crash.py").write_text(
@@ -222,7 +216,7 @@ def test_a_dead_kernel_still_archives_the_run_marked_failed(tmp_path, database):
             os._exit(3)
     """)
     )
-    shown = incident_lab(
+    shown = cli(
         "--probe-path",
         str(probes),
         "run",
@@ -245,14 +239,14 @@ def test_a_dead_kernel_still_archives_the_run_marked_failed(tmp_path, database):
     assert not list((tmp_path / "archive" / ".staging").iterdir())
 
 
-def test_demo_reproduces_the_template_incident_on_an_embedded_server(tmp_path):
-    shown = incident_lab("demo", "--archive", str(tmp_path))
+def test_demo_reproduces_the_template_incident_on_an_embedded_server(tmp_path, cli):
+    shown = cli("demo", "--archive", str(tmp_path))
     assert shown.returncode == 0, shown.stderr
     report = Path(shown.stdout.strip())
     assert report.exists() and report.name == "report.html"
     assert "A  Database lock contention" in shown.stderr and "True" in shown.stderr
     results = read_results(report.with_name("investigation.ipynb"))
-    assert results[0].probe == "postgres.lock_contention" and results[0].verdict is True
+    assert results[0].probe == "postgres.lock_contention" and results[0].verdict is Verdict.TRUE
     assert "0042_orders_add_shipped_at" in report.read_text()
 
 
@@ -270,7 +264,7 @@ def test_hostile_text_from_the_root_blocker_and_the_operator_is_shown_not_run(da
         )
         values["incident"] = "Boom <img src=y onerror=alert(4)>"
         outcome = run_investigation(values, Archive(tmp_path), progress=False)
-    assert outcome.results[0].verdict is True
+    assert outcome.results[0].verdict is Verdict.TRUE
     report = (outcome.run_dir / "report.html").read_text()
     assert "onerror=alert(1)" in report.replace("&lt;", "<")  # the root blocker's query, shown as text
     for live in ("<img src=x", "<img src=y", "<script>alert(2)", 'href="javascript:'):

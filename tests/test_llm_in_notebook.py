@@ -1,8 +1,8 @@
 """The investigation notebook offers and runs the LLM and HTTP hypotheses."""
 
-from incident_lab.archive import Archive
-from incident_lab.execute import run_investigation
-from incident_lab.investigation import resolve
+from incident_lab.archive.execute import run_investigation
+from incident_lab.archive.store import Archive
+from incident_lab.investigation.params import resolve
 from incident_lab.runner import default_registry
 
 
@@ -38,7 +38,7 @@ def test_the_notebook_runs_llm_and_http_probes_into_the_report(provider_standin,
         ],
     }
     outcome = run_investigation(values, Archive(tmp_path), progress=False)
-    assert [(r.probe, r.verdict) for r in outcome.results] == [
+    assert [(r.probe, r.verdict.json) for r in outcome.results] == [
         ("llm.token_quota", True),
         ("llm.provider_status", True),
         ("http.error_rate", True),

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from incident_lab import Result, TargetError, run
-from incident_lab.llm import LlmTarget
-from incident_lab.ratelimits import ERROR_KINDS, parse_go_duration
+from incident_lab.kinds.llm.providers import LlmTarget
+from incident_lab.kinds.llm.ratelimits import ERROR_KINDS, parse_go_duration
+from incident_lab.verdict import Verdict
 
 KEYS = {
     "OPENAI_API_KEY": "canary-openai-7f3a9c",
@@ -96,7 +97,7 @@ def test_each_stand_in_case_gives_its_verdict_and_kind(
         for name, value in ADMIN_KEYS.items():
             monkeypatch.setenv(name, value)
     result = quota(provider_standin, case, params)
-    assert result.verdict is verdict, result.summary
+    assert result.verdict.json is verdict, result.summary
     assert summary in result.summary
     if kind is None:
         assert not kinds(result) & set(ERROR_KINDS)
@@ -163,7 +164,7 @@ def test_azure_retry_after_ms_wins_and_minus_one_means_no_data(provider_standin)
 
 def test_azure_needs_the_deployment_name_before_spending_a_token(provider_standin):
     result = quota(provider_standin, "azure-no-data")
-    assert result.verdict is None
+    assert result.verdict is Verdict.INCONCLUSIVE
     assert "needs model= (the deployment name)" in result.summary
     assert "POST" not in result.test
 
@@ -181,7 +182,7 @@ def test_openai_usage_follows_pagination_to_find_two_full_minutes(provider_stand
 def test_usage_limit_comes_from_the_headers_when_not_configured(provider_standin, monkeypatch):
     monkeypatch.setenv("OPENAI_ADMIN_KEY", ADMIN_KEYS["OPENAI_ADMIN_KEY"])
     result = quota(provider_standin, "openai-usage")
-    assert result.verdict is True
+    assert result.verdict is Verdict.TRUE
     assert {row["limit"] for row in signals(result, "tokens_per_minute")} == {30000}
 
 
@@ -215,7 +216,7 @@ def test_litellm_budget_refusal_is_classified_from_its_body(provider_standin):
 
 def test_send_request_off_spends_nothing(provider_standin):
     result = quota(provider_standin, "openai-no-headers", {"send_request": False})
-    assert result.verdict is None
+    assert result.verdict is Verdict.INCONCLUSIVE
     assert "send_request is off" in result.summary
     assert result.test.count("\n") == 0 and result.test.startswith("GET ")
 
@@ -223,7 +224,7 @@ def test_send_request_off_spends_nothing(provider_standin):
 def test_without_a_key_no_request_is_made(provider_standin, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY")
     result = run("llm.token_quota", provider_standin.reference("openai-headroom"))
-    assert result.verdict is None
+    assert result.verdict is Verdict.INCONCLUSIVE
     assert "OPENAI_API_KEY is not set" in result.summary
     assert result.test == ""
 
@@ -236,21 +237,21 @@ def test_a_hanging_provider_is_inconclusive_within_the_budget(provider_standin):
         {"budget_seconds": 2},
     )
     assert time.monotonic() - started < 2.5
-    assert result.verdict is None
+    assert result.verdict is Verdict.INCONCLUSIVE
     assert "no answer before the probe's time budget ran out" in result.summary
     assert {row["kind"] for row in signals(result, "no_answer")} == {"cut_off"}
 
 
 def test_an_unreachable_provider_is_inconclusive_with_the_reason():
     result = run("llm.token_quota", "openai@http://127.0.0.1:1/v1")
-    assert result.verdict is None
+    assert result.verdict is Verdict.INCONCLUSIVE
     assert "connection refused" in result.summary
     assert "POST" not in result.test
 
 
 def test_a_slow_provider_still_answers(provider_standin):
     result = quota(provider_standin, "anthropic-headroom", slow_ms=300)
-    assert result.verdict is False
+    assert result.verdict is Verdict.FALSE
     assert result.duration_ms >= 600  # two calls, each 300 ms late
 
 
@@ -283,7 +284,7 @@ def test_export_alone_is_passive_and_repeated_token_errors_confirm(monkeypatch, 
     monkeypatch.delenv("OPENAI_API_KEY")
     rows = [answer(200)] * 36 + [answer(429, 9000, TPM_429)] * 4
     result = run("llm.token_quota", "openai", {"export_path": write_jsonl(tmp_path / "agent.jsonl", rows)})
-    assert result.verdict is True, result.summary
+    assert result.verdict is Verdict.TRUE, result.summary
     assert "4 of 40 answers (10%)" in result.summary
     assert result.metric("errors_rate_tokens") == 4
     assert result.test == ""  # read from the file: no request, no token
@@ -294,7 +295,7 @@ def test_rare_token_errors_with_fair_headroom_fall_between_thresholds(monkeypatc
     monkeypatch.delenv("OPENAI_API_KEY")
     rows = [answer(200, 15000)] * 97 + [answer(429, 15000, TPM_429)] * 3
     result = run("llm.token_quota", "openai", {"export_path": write_jsonl(tmp_path / "agent.jsonl", rows)})
-    assert result.verdict is None
+    assert result.verdict is Verdict.INCONCLUSIVE
     assert "fall between the thresholds" in result.summary
 
 
@@ -309,7 +310,7 @@ def test_export_as_csv_with_overload_only_refutes_and_names_it(monkeypatch, tmp_
         writer.writerows([[529, "{}", json.dumps(overloaded), "claude-haiku-4-5"]] * 3)
         writer.writerow([200, json.dumps(headroom), "{}", "claude-haiku-4-5"])
     result = run("llm.token_quota", "anthropic", {"export_path": str(path)})
-    assert result.verdict is False, result.summary
+    assert result.verdict is Verdict.FALSE, result.summary
     assert "provider overload" in result.summary and "(3)" in result.summary
     assert result.metric("errors_provider_overload") == 3
 
@@ -319,7 +320,7 @@ def test_unreadable_export_lines_are_named_not_fatal(monkeypatch, tmp_path):
     path = tmp_path / "agent.jsonl"
     path.write_text(json.dumps(answer(200, 27000)) + "\nnot json\n" + json.dumps({"headers": {}}) + "\n")
     result = run("llm.token_quota", "openai", {"export_path": str(path)})
-    assert result.verdict is False
+    assert result.verdict is Verdict.FALSE
     problems = [row["value"] for row in signals(result, "unparsable_line")]
     assert problems[0].startswith("line 2: JSONDecodeError") and problems[1].startswith("line 3: KeyError")
 

@@ -4,24 +4,19 @@ import asyncio
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import nbformat
 
 from incident_lab import scenarios
-from incident_lab.archive import Archive
-from incident_lab.execute import run_investigation
-from incident_lab.notebook import Investigation
-from incident_lab.panel import InvestigationPanel
+from incident_lab.archive.execute import run_investigation
+from incident_lab.archive.store import Archive
+from incident_lab.notebook import InvestigationNotebook
+from incident_lab.render.panel import InvestigationPanel
+from incident_lab.verdict import Verdict
 
-COMMAND = str(Path(sys.executable).with_name("incident-lab"))
 LOCK_ONLY = [{"probe": "postgres.lock_contention"}]
-
-
-def incident_lab(*args, **kwargs):
-    return subprocess.run([COMMAND, *args], capture_output=True, text=True, timeout=300, **kwargs)
 
 
 def values(dsn, hypotheses=LOCK_ONLY):
@@ -33,14 +28,14 @@ def values(dsn, hypotheses=LOCK_ONLY):
     }
 
 
-def test_watch_records_the_flip_and_stops_after_n_clear_rounds(database, tmp_path):
+def test_watch_records_the_flip_and_stops_after_n_clear_rounds(database, tmp_path, cli):
     archive = tmp_path / "archive"
     with scenarios.migration_holds_lock(database, readers=2):
         first = run_investigation(values(database), Archive(archive), progress=False)
-        assert first.results[0].verdict is True
+        assert first.results[0].verdict is Verdict.TRUE
         watcher = subprocess.Popen(
             [
-                COMMAND,
+                cli.command,
                 "watch",
                 "Checkout failing",
                 "--every",
@@ -85,10 +80,10 @@ def test_watch_records_the_flip_and_stops_after_n_clear_rounds(database, tmp_pat
     assert "Status Investigating → Monitoring" in html
 
 
-def test_watch_of_a_server_that_went_down_is_inconclusive_not_a_traceback(tmp_path, database):
+def test_watch_of_a_server_that_went_down_is_inconclusive_not_a_traceback(tmp_path, database, cli):
     archive = tmp_path / "archive"
     run_investigation(values(database), Archive(archive), progress=False)
-    shown = incident_lab(
+    shown = cli(
         "watch",
         "Checkout failing",
         "--every",
@@ -117,7 +112,7 @@ def test_the_template_under_papermill_shows_no_widget_and_no_traceback(database,
 
 
 def test_the_panel_runs_reruns_monitors_changes_status_and_saves(database, tmp_path):
-    investigation = Investigation.open(
+    notebook = InvestigationNotebook.open(
         incident="Checkout failing",
         severity="High",
         targets={"postgres": database},
@@ -125,18 +120,19 @@ def test_the_panel_runs_reruns_monitors_changes_status_and_saves(database, tmp_p
         archive_dir=str(tmp_path),
         history_dir="",
     )
-    investigation.run()
-    panel = InvestigationPanel(investigation)
+    notebook.run()
+    investigation = notebook.investigation
+    panel = InvestigationPanel(investigation, notebook.save_to_archive)
     row = panel.rows[0]
     assert "False" in row.badge.value
 
     async def session():
         with scenarios.migration_holds_lock(database, readers=2):
             confirmed = await panel.rerun(0)
-        assert confirmed.verdict is True
+        assert confirmed.verdict is Verdict.TRUE
         assert "True" in row.badge.value and "migration pid" in row.summary.value
         refuted = await panel.rerun(0)
-        assert refuted.verdict is False and "False" in row.badge.value
+        assert refuted.verdict is Verdict.FALSE and "False" in row.badge.value
         panel.status.value = "Identified"
         panel.every.value = 1
         panel.monitoring.value = True
@@ -157,7 +153,9 @@ def test_the_panel_runs_reruns_monitors_changes_status_and_saves(database, tmp_p
     assert len(document["rounds"]) == len(investigation.rounds)
 
 
-def test_new_prepares_the_incidents_notebook_without_running_or_overwriting(database, tmp_path):
+def test_new_prepares_the_incidents_notebook_without_running_or_overwriting(
+    database, tmp_path, cli, database_password
+):
     args = [
         "new",
         "--incident",
@@ -169,7 +167,7 @@ def test_new_prepares_the_incidents_notebook_without_running_or_overwriting(data
         "--archive",
         str(tmp_path),
     ]
-    shown = incident_lab(*args)
+    shown = cli(*args)
     assert shown.returncode == 0, shown.stderr
     command = shown.stdout.strip()
     assert command.endswith("investigation.ipynb") and " lab " in command
@@ -178,22 +176,30 @@ def test_new_prepares_the_incidents_notebook_without_running_or_overwriting(data
     assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
     parameters = notebook.metadata.papermill.parameters
     assert parameters["interactive"] is True and parameters["archive_dir"] == str(tmp_path.resolve())
-    password = database.split(":")[2].split("@")[0]
+    password = database_password
     assert password not in notebook_path.read_text()
     assert "PGPASSWORD" in shown.stderr
-    again = incident_lab(*args)
+    again = cli(*args)
     assert again.returncode == 2 and "already exists" in again.stderr
     assert nbformat.read(notebook_path, as_version=4) == notebook
-    missing = incident_lab("lab", "No such incident", "--archive", str(tmp_path))
+    missing = cli("lab", "No such incident", "--archive", str(tmp_path))
     assert missing.returncode == 2 and "no incident" in missing.stderr
 
 
-def test_ctrl_c_before_the_first_round_ends_still_archives_a_readable_run(database, tmp_path):
+def test_ctrl_c_before_the_first_round_ends_still_archives_a_readable_run(database, tmp_path, cli):
     archive = tmp_path / "archive"
     slow = [{"probe": "postgres.deadlocks", "params": {"window_seconds": 6}}]
     run_investigation(values(database, slow), Archive(archive), progress=False)
     watcher = subprocess.Popen(
-        [COMMAND, "watch", "Checkout failing", "--target", f"postgres={database}", "--archive", str(archive)],
+        [
+            cli.command,
+            "watch",
+            "Checkout failing",
+            "--target",
+            f"postgres={database}",
+            "--archive",
+            str(archive),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

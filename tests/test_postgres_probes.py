@@ -11,6 +11,7 @@ import pytest
 from incident_lab import ParameterError, PostgresTarget, run, scenarios
 from incident_lab.embedded import EmbeddedPostgres
 from incident_lab.registry import load_registry
+from incident_lab.verdict import Verdict
 
 
 def by_pid(result, table="blocking_tree"):
@@ -20,7 +21,7 @@ def by_pid(result, table="blocking_tree"):
 def test_migration_holding_access_exclusive_is_named_as_the_root(database):
     with scenarios.migration_holds_lock(database, table="orders", readers=3) as migration:
         result = run("postgres.lock_contention", database)
-    assert result.verdict is True
+    assert result.verdict is Verdict.TRUE
     assert result.metric("waiting_sessions") == 3
     assert result.metric("root_blockers") == 1
     assert result.metric("max_chain_depth") == 1
@@ -40,7 +41,7 @@ def test_migration_holding_access_exclusive_is_named_as_the_root(database):
 def test_migration_queued_behind_an_old_transaction_is_the_amplifier_not_the_root(database):
     with scenarios.migration_queued(database, table="orders", readers=3) as (old, migration):
         result = run("postgres.lock_contention", database)
-    assert result.verdict is True
+    assert result.verdict is Verdict.TRUE
     assert result.metric("waiting_sessions") == 4
     assert result.metric("max_chain_depth") == 2
     tree = by_pid(result)
@@ -60,7 +61,7 @@ def test_migration_queued_behind_an_old_transaction_is_the_amplifier_not_the_roo
 def test_row_lock_chain_three_deep(database):
     with scenarios.row_lock_chain(database, depth=3) as chain:
         result = run("postgres.lock_contention", database)
-    assert result.verdict is True
+    assert result.verdict is Verdict.TRUE
     assert result.metric("max_chain_depth") == 3
     tree = by_pid(result)
     assert [tree[pid]["depth"] for pid in chain] == [0, 1, 2, 3]
@@ -71,7 +72,7 @@ def test_row_lock_chain_three_deep(database):
 def test_waits_shorter_than_the_threshold_do_not_confirm(database):
     with scenarios.migration_holds_lock(database, readers=2):
         result = run("postgres.lock_contention", database, {"min_wait_seconds": 3600})
-    assert result.verdict is False
+    assert result.verdict is Verdict.FALSE
     assert "2 waiting in all" in result.summary
 
 
@@ -80,7 +81,7 @@ def test_idle_transaction_holding_a_lock_others_wait_for(database):
         deadline = time.monotonic() + 10
         while (
             result := run("postgres.idle_in_transaction", database, {"min_idle_seconds": 0.2})
-        ).verdict is not True:
+        ).verdict is not Verdict.TRUE:
             assert time.monotonic() < deadline, result.summary
             time.sleep(0.05)
         not_yet = run("postgres.idle_in_transaction", database, {"min_idle_seconds": 3600})
@@ -88,7 +89,7 @@ def test_idle_transaction_holding_a_lock_others_wait_for(database):
     assert rows[idle_pid]["blocks_sessions"] == 2
     assert result.metric("blocking_idle_sessions") == 1
     assert f"pg_terminate_backend({idle_pid})" in result.hints[0]
-    assert not_yet.verdict is False
+    assert not_yet.verdict is Verdict.FALSE
 
 
 def test_long_transaction_and_its_xmin_horizon(database):
@@ -96,7 +97,7 @@ def test_long_transaction_and_its_xmin_horizon(database):
         deadline = time.monotonic() + 10
         while (
             result := run("postgres.long_transactions", database, {"max_transaction_seconds": 0.2})
-        ).verdict is not True:
+        ).verdict is not Verdict.TRUE:
             assert time.monotonic() < deadline, result.summary
             time.sleep(0.05)
     assert f"session {pid}" in result.summary
@@ -111,17 +112,17 @@ def test_connection_saturation_counts_slots_and_treats_refusal_as_evidence():
         with psycopg.connect(dsn, autocommit=True) as connection:
             connection.execute("CREATE ROLE monitor LOGIN PASSWORD 'monitor-pw' IN ROLE pg_monitor")
         calm = run("postgres.connection_saturation", dsn)
-        assert calm.verdict is False
+        assert calm.verdict is Verdict.FALSE
         assert calm.metric("usable_connections") == 10
         with scenarios.idle_connections(dsn, 8):
             busy = run("postgres.connection_saturation", dsn)
-            assert busy.verdict is True, busy.summary
+            assert busy.verdict is Verdict.TRUE, busy.summary
             assert busy.metric("client_connections") == 9  # the probe's own is one
         with scenarios.idle_connections(dsn, 10):
             refused = run(
                 "postgres.connection_saturation", server.dsn("app", user="monitor", password="monitor-pw")
             )
-        assert refused.verdict is True, refused.summary
+        assert refused.verdict is Verdict.TRUE, refused.summary
         assert "53300" in refused.summary
         assert refused.table("connect_refused").records()[0]["sqlstate"] == "53300"
 
@@ -145,7 +146,7 @@ def test_deadlock_during_the_sampling_window(database):
     scenarios.deadlock(database)
     watcher.join()
     (result,) = results
-    assert result.verdict is True, result.summary
+    assert result.verdict is Verdict.TRUE, result.summary
     assert result.metric("deadlocks_in_window") == 1
     assert result.table("deadlock_counter").records()[0]["increase"] == 1
 
@@ -155,9 +156,9 @@ def test_replication_lag_seen_from_a_real_standby_and_from_its_primary():
         dsn = primary.create_database("shop")
         standby = primary.standby("replica1")
         try:
-            assert run("postgres.replication_lag", dsn).verdict is False
+            assert run("postgres.replication_lag", dsn).verdict is Verdict.FALSE
             in_sync = run("postgres.replication_lag", standby.dsn("shop"))
-            assert in_sync.verdict is False and "receiver streaming" in in_sync.summary
+            assert in_sync.verdict is Verdict.FALSE and "receiver streaming" in in_sync.summary
             with psycopg.connect(dsn, autocommit=True) as connection:
                 connection.execute("CREATE TABLE orders (id int); INSERT INTO orders VALUES (1)")
             with psycopg.connect(standby.admin_dsn, autocommit=True) as connection:
@@ -169,20 +170,20 @@ def test_replication_lag_seen_from_a_real_standby_and_from_its_primary():
             deadline = time.monotonic() + 20
             while (
                 behind := run("postgres.replication_lag", standby.dsn("shop"), {"max_lag_seconds": 0.5})
-            ).verdict is not True:
+            ).verdict is not Verdict.TRUE:
                 assert time.monotonic() < deadline, behind.summary
                 time.sleep(0.1)
             assert "replay is paused" in behind.summary and behind.metric("unreplayed_bytes") > 0
         finally:
             standby.stop()
         gone = run("postgres.replication_lag", dsn)
-        assert gone.verdict is True
+        assert gone.verdict is Verdict.TRUE
         assert "slot replica1 has no standby streaming from it" in gone.summary
 
 
 def test_no_replication_is_refuted_with_a_clear_summary(database):
     result = run("postgres.replication_lag", database)
-    assert result.verdict is False
+    assert result.verdict is Verdict.FALSE
     assert "No replication" in result.summary
 
 
@@ -208,17 +209,17 @@ def test_recent_migration_rows_confirm(database, tool):
                 " (1, '7', 'add index on orders', now() - interval '12 minutes', true)"
             )
     result = run("postgres.recent_migration", database)
-    assert result.verdict is True, result.summary
+    assert result.verdict is Verdict.TRUE, result.summary
     assert ("0042_add_shipped_at" if tool == "django" else "add index on orders") in result.summary
     assert "12 min ago" in result.hints[0]
     old = run("postgres.recent_migration", database, {"window_minutes": 5})
-    assert old.verdict is False
+    assert old.verdict is Verdict.FALSE
     assert "No migration in the last 5 min" in old.summary
 
 
 def test_no_migration_table_is_inconclusive_and_says_what_it_looked_for(database):
     result = run("postgres.recent_migration", database)
-    assert result.verdict is None
+    assert result.verdict is Verdict.INCONCLUSIVE
     assert "django_migrations" in result.summary and "flyway_schema_history" in result.summary
 
 
@@ -244,9 +245,9 @@ def test_healthy_database_refutes_every_hypothesis(database):
         )
     params = {"postgres.deadlocks": {"window_seconds": 1}}
     verdicts = {probe_id: run(probe_id, database, params.get(probe_id)) for probe_id in CATALOGUE}
-    assert {probe_id: r.verdict for probe_id, r in verdicts.items()} == dict.fromkeys(CATALOGUE, False), {
-        probe_id: r.summary for probe_id, r in verdicts.items()
-    }
+    assert {probe_id: r.verdict.json for probe_id, r in verdicts.items()} == dict.fromkeys(
+        CATALOGUE, False
+    ), {probe_id: r.summary for probe_id, r in verdicts.items()}
 
 
 WINDOWS = {"postgres.deadlocks": {"window_seconds": 1}}
@@ -257,16 +258,16 @@ def test_unreachable_server_is_inconclusive_and_never_shows_the_password():
     target = f"postgresql://app:{secret}@127.0.0.1:1/shop"
     for probe_id in CATALOGUE:
         result = run(probe_id, target, {"budget_seconds": 5, **WINDOWS.get(probe_id, {})})
-        assert result.verdict is None
+        assert result.verdict is Verdict.INCONCLUSIVE
         assert "Connection refused" in result.error
         assert result.target == "postgresql://app@127.0.0.1:1/shop"
         assert secret not in result.to_json() and secret not in repr(result)
 
 
-def test_wrong_password_is_inconclusive_without_echoing_it(postgres_server, database):
-    wrong = database.replace(database.split(":")[2].split("@")[0], "not-the-password")
+def test_wrong_password_is_inconclusive_without_echoing_it(postgres_server, database, database_password):
+    wrong = database.replace(database_password, "not-the-password")
     result = run("postgres.lock_contention", wrong)
-    assert result.verdict is None
+    assert result.verdict is Verdict.INCONCLUSIVE
     assert "password authentication failed" in result.summary
     assert "not-the-password" not in result.to_json()
 
@@ -285,13 +286,13 @@ def test_probe_answers_within_its_budget_when_the_server_does_not(database):
     )
     elapsed = time.monotonic() - started
     listener.close()
-    assert result.verdict is None
+    assert result.verdict is Verdict.INCONCLUSIVE
     assert "budget of 1.5 s" in result.summary
     assert elapsed < 3
 
 
 def test_probe_session_is_read_only_and_identifies_itself(database):
-    from incident_lab.postgres import PostgresTarget
+    from incident_lab.kinds.postgres.session import PostgresTarget
     from incident_lab.probe import Probe
 
     seen = {}
@@ -317,7 +318,7 @@ def test_probe_session_is_read_only_and_identifies_itself(database):
         "statement_timeout": "2500ms",
         "lock_timeout": "500ms",
     }
-    assert result.verdict is None and "read-only transaction" in result.error
+    assert result.verdict is Verdict.INCONCLUSIVE and "read-only transaction" in result.error
 
 
 def test_a_role_that_cannot_see_other_sessions_is_inconclusive_not_false(database):
@@ -342,11 +343,13 @@ def test_a_role_that_cannot_see_other_sessions_is_inconclusive_not_false(databas
         with psycopg.connect(database, autocommit=True) as connection:
             connection.execute("DROP ROLE probe_plain")
     # pg_locks shows every session's locks to any role, so the lock probe may still confirm.
-    assert blind["postgres.lock_contention"].verdict is not False
-    assert blind["postgres.idle_in_transaction"].verdict is None
-    assert blind["postgres.long_transactions"].verdict is None
-    assert all("grant it pg_monitor" in r.summary for r in blind.values() if r.verdict is None)
-    assert seeing.verdict is True
+    assert blind["postgres.lock_contention"].verdict is not Verdict.FALSE
+    assert blind["postgres.idle_in_transaction"].verdict is Verdict.INCONCLUSIVE
+    assert blind["postgres.long_transactions"].verdict is Verdict.INCONCLUSIVE
+    assert all(
+        "grant it pg_monitor" in r.summary for r in blind.values() if r.verdict is Verdict.INCONCLUSIVE
+    )
+    assert seeing.verdict is Verdict.TRUE
 
 
 def test_a_users_operator_never_runs_inside_a_probe(database):
@@ -375,7 +378,7 @@ def test_a_users_operator_never_runs_inside_a_probe(database):
     assert result.table("migration_history").records()[0]["succeeded"] is True
 
 
-def test_a_secret_that_reaches_an_error_message_is_masked(tmp_path, monkeypatch, database):
+def test_a_secret_that_reaches_an_error_message_is_masked(tmp_path, monkeypatch, database, database_password):
     (tmp_path / "leaky.py").write_text(
         textwrap.dedent("""
         import os
@@ -387,8 +390,8 @@ def test_a_secret_that_reaches_an_error_message_is_masked(tmp_path, monkeypatch,
     """)
     )
     monkeypatch.setenv("SHOP_DSN", database)
-    password = database.split(":")[2].split("@")[0]
+    password = database_password
     result = run("team.leaky", "env:SHOP_DSN", registry=load_registry([tmp_path]))
-    assert result.verdict is None and "could not use" in result.error
+    assert result.verdict is Verdict.INCONCLUSIVE and "could not use" in result.error
     assert password not in result.error and password not in result.to_json() and "***" in result.error
     assert password not in repr(PostgresTarget.parse(database))

@@ -7,6 +7,7 @@ import pytest
 
 from incident_lab import run, scenarios
 from incident_lab.embedded import EmbeddedPostgres, postgres_bin_dir
+from incident_lab.verdict import Verdict
 
 INSTALLED = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
 BINARIES = [postgres_bin_dir(), *(folder for folder in INSTALLED if (folder / "postgres").exists())]
@@ -22,8 +23,11 @@ def test_migration_signatures_on_each_installed_postgresql(bin_dir, monkeypatch)
         with scenarios.migration_queued(dsn, readers=2) as (old, queued):
             waits = run("postgres.lock_contention", dsn)
         quiet = run("postgres.lock_contention", dsn)
-    assert holds.verdict is True and f"migration pid {migration}" in holds.summary
+    assert holds.verdict is Verdict.TRUE and f"migration pid {migration}" in holds.summary
     assert holds.metric("max_wait_seconds") > 0
-    assert waits.verdict is True and f"migration pid {queued} waits for ACCESS EXCLUSIVE" in waits.summary
+    assert (
+        waits.verdict is Verdict.TRUE
+        and f"migration pid {queued} waits for ACCESS EXCLUSIVE" in waits.summary
+    )
     assert f"behind pid {old}" in waits.summary
-    assert quiet.verdict is False
+    assert quiet.verdict is Verdict.FALSE

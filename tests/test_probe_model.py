@@ -16,7 +16,8 @@ from incident_lab import (
     UnknownProbeError,
     run,
 )
-from incident_lab.registry import ENTRY_POINT_GROUP, PATH_VARIABLE, Registry, load_registry
+from incident_lab.registry import PATH_VARIABLE, PROBE_ENTRY_POINTS, Registry, load_registry
+from incident_lab.verdict import Verdict
 
 CATALOGUE = {
     "postgres.lock_contention",
@@ -76,7 +77,7 @@ def test_evidence_from_a_dataframe_keeps_meaning_in_json_values():
         ({"min_wait": 1}, "has no parameter 'min_wait'"),
         ({"min_wait_seconds": "soon"}, "must be float"),
         ({"all_databases": "perhaps"}, "must be bool"),
-        ({"budget_seconds": 0}, "must be above 0"),
+        ({"budget_seconds": 0}, "must be at least 0.1"),
         ({"budget_seconds": 1e308}, "at most 3600"),
     ],
 )
@@ -147,7 +148,7 @@ def test_installed_packages_add_probes_through_the_entry_point_group(tmp_path, m
     dist = tmp_path / "site" / "vendor_probes-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: vendor-probes\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\nvendor = vendor_probes\n")
+    (dist / "entry_points.txt").write_text(f"[{PROBE_ENTRY_POINTS}]\nvendor = vendor_probes\n")
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     registry = Registry()
     registry.load_entry_points()
@@ -159,7 +160,7 @@ def test_installed_packages_add_probes_through_the_entry_point_group(tmp_path, m
 def test_an_exception_inside_a_probe_is_inconclusive_and_never_false(tmp_path, database):
     write_probe_module(tmp_path / "p", "broken", "team.broken", body="raise RuntimeError('disk on fire')")
     result = run("team.broken", database, registry=load_registry([tmp_path / "p"]))
-    assert result.verdict is None
+    assert result.verdict is Verdict.INCONCLUSIVE
     assert result.error == "RuntimeError: disk on fire"
     assert "disk on fire" in result.summary
 
@@ -171,7 +172,7 @@ def test_a_probe_that_overruns_its_budget_is_inconclusive_at_the_budget(tmp_path
     started = time.monotonic()
     result = run("team.slow", database, {"budget_seconds": 0.5}, registry=load_registry([tmp_path / "p"]))
     assert time.monotonic() - started < 1.5
-    assert result.verdict is None
+    assert result.verdict is Verdict.INCONCLUSIVE
     assert "budget of 0.5 s" in result.summary
 
 
@@ -203,11 +204,13 @@ def test_service_names_pgpass_and_pgpassword_supply_what_the_reference_leaves_ou
     monkeypatch.setenv("PGSERVICEFILE", str(tmp_path / "pg_service.conf"))
     monkeypatch.setenv("PGPASSFILE", str(pgpass))
     by_service = run("postgres.lock_contention", "shop")
-    assert by_service.verdict is False, by_service.summary
+    assert by_service.verdict is Verdict.FALSE, by_service.summary
     assert by_service.target == "service=shop"
     monkeypatch.setenv("PGPASSFILE", str(tmp_path / "none"))
     monkeypatch.setenv("PGPASSWORD", parts["password"])
     keywords = " ".join(f"{k}={v}" for k, v in where.items())
-    assert run("postgres.lock_contention", keywords).verdict is False
+    assert run("postgres.lock_contention", keywords).verdict is Verdict.FALSE
     monkeypatch.delenv("PGPASSWORD")
-    assert run("postgres.lock_contention", keywords).verdict is None  # no password from anywhere
+    assert (
+        run("postgres.lock_contention", keywords).verdict is Verdict.INCONCLUSIVE
+    )  # no password from anywhere

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from incident_lab import run, scenarios
 from incident_lab.registry import load_registry
+from incident_lab.verdict import Verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -33,7 +34,7 @@ def test_the_worked_probe_example_confirms_a_slow_query_and_refutes_a_quiet_data
     (tmp_path / "slow_queries.py").write_text(example)
     registry = load_registry([tmp_path])
     quiet = run("team.slow_queries", database, {"min_seconds": 1}, registry=registry)
-    assert quiet.verdict is False
+    assert quiet.verdict is Verdict.FALSE
     with scenarios.sessions(database) as opened:
         sleeper = scenarios.connect(database)
         opened.append(sleeper)
@@ -41,7 +42,7 @@ def test_the_worked_probe_example_confirms_a_slow_query_and_refutes_a_quiet_data
         deadline = time.monotonic() + 10
         while (
             slow := run("team.slow_queries", database, {"min_seconds": 0.3}, registry=registry)
-        ).verdict is not True:
+        ).verdict is not Verdict.TRUE:
             assert time.monotonic() < deadline, slow.summary
             time.sleep(0.1)
     assert "pg_sleep(30)" in slow.table("slow_queries").records()[0]["query"]

@@ -2,21 +2,12 @@
 from there. `file://` goes through fsspec like `s3://` does, without a network."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
-
-COMMAND = str(Path(sys.executable).with_name("incident-lab"))
 
 
-def incident_lab(*args):
-    return subprocess.run([COMMAND, *args], capture_output=True, text=True, timeout=300)
-
-
-def test_runs_go_to_an_fsspec_url_and_are_listed_and_shown_from_it(database, tmp_path):
+def test_runs_go_to_an_fsspec_url_and_are_listed_and_shown_from_it(database, tmp_path, cli):
     url = f"file://{tmp_path}/bucket/incidents"
     for _ in range(2):
-        shown = incident_lab(
+        shown = cli(
             "run",
             "--incident",
             "Checkout failing",
@@ -39,11 +30,11 @@ def test_runs_go_to_an_fsspec_url_and_are_listed_and_shown_from_it(database, tmp
     }
     timeline = json.loads((run / "results.json").read_text())["timeline"]
     assert [entry["text"][:7] for entry in timeline if entry["kind"] == "run"] == ["run-001", "run-002"]
-    listed = incident_lab("list", "--archive", url)
+    listed = cli("list", "--archive", url)
     assert listed.stdout.index("run-002") < listed.stdout.index("run-001")
-    show = incident_lab("show", "Checkout failing/run-001", "--archive", url)
+    show = cli("show", "Checkout failing/run-001", "--archive", url)
     assert show.returncode == 0 and show.stdout.strip().endswith(f"{url}/{incident.name}/run-001/report.html")
-    refused = incident_lab(
+    refused = cli(
         "new", "--incident", "X", "--severity", "Low", "--target", "postgres=shop", "--archive", url
     )
     assert refused.returncode == 2 and "needs a local archive folder" in refused.stderr

@@ -3,9 +3,10 @@
 from collections import Counter
 from typing import Annotated
 
-from incident_lab import Finding, Table, confirmed, inconclusive, probe, refuted
-from incident_lab.describe import truncate
-from incident_lab.http import HttpSession, Response, percentile, safe_url
+from incident_lab import Bounds, Finding, OneOf, Table, confirmed, inconclusive, probe, refuted
+from incident_lab.kinds.http import charts
+from incident_lab.kinds.http.session import HttpSession, Response, percentile, safe_url
+from incident_lab.wording import truncate
 
 
 def is_error(answer: Response, count_4xx: bool) -> bool:
@@ -20,26 +21,30 @@ def is_error(answer: Response, count_4xx: bool) -> bool:
     test="Send N requests to the URL with bounded concurrency and total time, and count the failures",
     target="http",
     budget_seconds=30.0,
+    chart=charts.latency,
+    symptom="User Impact",
 )
 def error_rate(
     site: HttpSession,
     *,
-    requests: Annotated[int, "how many requests to send"] = 20,
-    concurrency: Annotated[int, "the most requests in flight at once"] = 5,
-    timeout_seconds: Annotated[float, "how long one request may take before it counts as failed"] = 5.0,
-    total_seconds: Annotated[float, "the most time all requests together may take"] = 20.0,
-    method: Annotated[str, "HTTP method (GET or HEAD: the probe must not change anything)"] = "GET",
+    requests: Annotated[int, "how many requests to send", Bounds(min=1, max=1000)] = 20,
+    concurrency: Annotated[int, "the most requests in flight at once", Bounds(min=1, max=50)] = 5,
+    timeout_seconds: Annotated[
+        float, "how long one request may take before it counts as failed", Bounds(min=0.1, below_budget=True)
+    ] = 5.0,
+    total_seconds: Annotated[
+        float, "the most time all requests together may take", Bounds(min=0.1, below_budget=True)
+    ] = 20.0,
+    method: Annotated[str, "HTTP method: the probe must not change anything", OneOf("GET", "HEAD")] = "GET",
     count_4xx: Annotated[bool, "count 4xx answers as errors too"] = False,
-    threshold: Annotated[float, "error rate that confirms user impact"] = 0.05,
+    threshold: Annotated[float, "error rate that confirms user impact", Bounds(min=0, max=1)] = 0.05,
 ) -> Finding:
-    if method.upper() not in ("GET", "HEAD") or requests < 1 or concurrency < 1:
-        return inconclusive("Nothing sent: method must be GET or HEAD, requests and concurrency at least 1.")
     site.note(
-        f"{method.upper()} {safe_url(site.url)}, {requests} times, {concurrency} at a time, "
+        f"{method} {safe_url(site.url)}, {requests} times, {concurrency} at a time, "
         f"timeout {timeout_seconds:g} s each, all within {total_seconds:g} s"
     )
     answers = site.fan_out(
-        method.upper(),
+        method,
         site.url,
         count=requests,
         concurrency=concurrency,

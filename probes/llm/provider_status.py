@@ -3,9 +3,9 @@
 from typing import Annotated
 
 from incident_lab import Finding, confirmed, inconclusive, probe, refuted
-from incident_lab.describe import truncate
-from incident_lab.llm import LlmSession
-from incident_lab.statuspage import INDICATOR_LEVELS, read_summary
+from incident_lab.kinds.llm.providers import LlmSession
+from incident_lab.kinds.llm.statuspage import INDICATOR_LEVELS, read_summary
+from incident_lab.wording import truncate
 
 
 @probe(

@@ -3,9 +3,12 @@
 from pathlib import Path
 from typing import Annotated
 
-from incident_lab import Finding, confirmed, inconclusive, probe, refuted
-from incident_lab.llm import LlmSession
-from incident_lab.ratelimits import RATE_KINDS, QuotaEvidence
+from incident_lab import Bounds, Finding, confirmed, inconclusive, probe, refuted
+from incident_lab.kinds.llm import charts
+from incident_lab.kinds.llm.providers import LlmSession
+from incident_lab.kinds.llm.ratelimits import RATE_KINDS, QuotaEvidence
+
+SHARE = Bounds(min=0, max=1)
 
 
 @probe(
@@ -15,6 +18,7 @@ from incident_lab.ratelimits import RATE_KINDS, QuotaEvidence
     "the admin usage API and the agent's exported responses when available",
     target="llm",
     budget_seconds=20.0,
+    chart=charts.tokens_remaining,
 )
 def token_quota(
     llm: LlmSession,
@@ -24,16 +28,22 @@ def token_quota(
     model: Annotated[str, "model (Azure: deployment) to ask and to count usage for; empty: default"] = "",
     export_path: Annotated[str, "the agent's own responses, JSONL or CSV with status, headers, body"] = "",
     send_request: Annotated[bool, "send a 1-token request when free calls show no rate-limit headers"] = True,
-    usage_minutes: Annotated[int, "minutes of admin usage to read, in one-minute buckets"] = 15,
-    tokens_per_minute_limit: Annotated[float, "token limit per minute for usage; 0: from the headers"] = 0.0,
+    usage_minutes: Annotated[
+        int, "minutes of admin usage to read, in one-minute buckets", Bounds(1, 1440)
+    ] = 15,
+    tokens_per_minute_limit: Annotated[
+        float, "token limit per minute for usage; 0: from the headers", Bounds(min=0)
+    ] = 0.0,
     key_variable: Annotated[str, "environment variable holding the API key; empty: usual one"] = "",
     admin_key_variable: Annotated[str, "environment variable holding the admin key; empty: usual"] = "",
-    min_token_errors: Annotated[int, "token-rate refusals that count as repeating"] = 3,
-    min_token_error_share: Annotated[float, "…and the share of answers they must reach"] = 0.05,
-    low_headroom: Annotated[float, "share of a limit left that confirms, together with a token 429"] = 0.05,
-    healthy_headroom: Annotated[float, "share of a limit left that refutes, if no rate-limit errors"] = 0.20,
-    high_utilisation: Annotated[float, "share of the per-minute limit used that counts as full"] = 0.95,
-    high_utilisation_minutes: Annotated[int, "consecutive full minutes that confirm"] = 2,
+    min_token_errors: Annotated[int, "token-rate refusals that count as repeating", Bounds(min=1)] = 3,
+    min_token_error_share: Annotated[float, "…and the share of answers they must reach", SHARE] = 0.05,
+    low_headroom: Annotated[float, "share of a limit left that confirms, with a token 429", SHARE] = 0.05,
+    healthy_headroom: Annotated[float, "share of a limit left that refutes, if no 429s", SHARE] = 0.20,
+    high_utilisation: Annotated[
+        float, "share of the per-minute limit used that counts as full", SHARE
+    ] = 0.95,
+    high_utilisation_minutes: Annotated[int, "consecutive full minutes that confirm", Bounds(1, 1440)] = 2,
 ) -> Finding:
     api = llm.api(provider, base_url, model, key_variable=key_variable, admin_key_variable=admin_key_variable)
     seen = QuotaEvidence(api.name, model or None, tokens_per_minute_limit)

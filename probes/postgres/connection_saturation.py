@@ -2,8 +2,9 @@
 
 from typing import Annotated
 
-from incident_lab import Finding, PostgresSession, Table, confirmed, probe
-from incident_lab.postgres import is_too_many_clients
+from incident_lab import Bounds, Finding, PostgresSession, Table, confirmed, probe
+from incident_lab.kinds.postgres import charts
+from incident_lab.kinds.postgres.session import is_too_many_clients
 
 BREAKDOWN = ["datname", "usename", "application_name", "state", "connections"]
 
@@ -13,11 +14,14 @@ BREAKDOWN = ["datname", "usename", "application_name", "state", "connections"]
     hypothesis="Connection saturation: client connections use up max_connections",
     test="Count client backends in pg_stat_activity against max_connections less the reserved slots",
     target="postgres",
+    chart=charts.connection_saturation,
 )
 def connection_saturation(
     db: PostgresSession,
     *,
-    threshold_ratio: Annotated[float, "share of usable slots in use that counts as saturated"] = 0.9,
+    threshold_ratio: Annotated[
+        float, "share of usable slots in use that counts as saturated", Bounds(min=0.01, max=1)
+    ] = 0.9,
 ) -> Finding:
     try:
         db.connect()

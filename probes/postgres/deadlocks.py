@@ -3,8 +3,8 @@
 import time
 from typing import Annotated
 
-from incident_lab import Finding, PostgresSession, Table, confirmed, inconclusive, probe, refuted
-from incident_lab.describe import plural, seconds
+from incident_lab import Bounds, Finding, PostgresSession, Table, confirmed, inconclusive, probe, refuted
+from incident_lab.wording import plural, seconds
 
 
 @probe(
@@ -17,8 +17,10 @@ from incident_lab.describe import plural, seconds
 def deadlocks(
     db: PostgresSession,
     *,
-    window_seconds: Annotated[float, "how long to watch the deadlock counter"] = 10.0,
-    min_deadlocks: Annotated[int, "deadlocks within the window that confirm the hypothesis"] = 1,
+    window_seconds: Annotated[
+        float, "how long to watch the deadlock counter", Bounds(min=0.1, below_budget=True)
+    ] = 10.0,
+    min_deadlocks: Annotated[int, "deadlocks within the window that confirm it", Bounds(min=1)] = 1,
     all_databases: Annotated[bool, "count every database, not only the target's"] = False,
 ) -> Finding:
     before = {r["datname"]: r for r in db.query("deadlock_counters", {"all_databases": all_databases})}

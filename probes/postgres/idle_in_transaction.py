@@ -2,9 +2,9 @@
 
 from typing import Annotated
 
-from incident_lab import Finding, PostgresSession, Table, confirmed, probe
-from incident_lab.blocking import build_forest
-from incident_lab.describe import plural, seconds, truncate
+from incident_lab import Bounds, Finding, PostgresSession, Table, confirmed, probe
+from incident_lab.kinds.postgres.blocking import build_forest
+from incident_lab.wording import plural, seconds, truncate
 
 COLUMNS = [
     "pid",
@@ -27,7 +27,9 @@ COLUMNS = [
 def idle_in_transaction(
     db: PostgresSession,
     *,
-    min_idle_seconds: Annotated[float, "how long a session must have been idle to count"] = 60.0,
+    min_idle_seconds: Annotated[
+        float, "how long a session must have been idle to count", Bounds(min=0)
+    ] = 60.0,
     all_databases: Annotated[bool, "look at every database, not only the target's"] = False,
 ) -> Finding:
     rows = db.query("idle_in_transaction", {"all_databases": all_databases})

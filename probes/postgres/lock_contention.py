@@ -2,9 +2,16 @@
 
 from typing import Annotated
 
-from incident_lab import Finding, PostgresSession, confirmed, probe
-from incident_lab.blocking import build_forest, describe_root, remedies, roots_table, tree_table
-from incident_lab.describe import seconds
+from incident_lab import Bounds, Finding, PostgresSession, confirmed, probe
+from incident_lab.kinds.postgres import charts
+from incident_lab.kinds.postgres.blocking import (
+    build_forest,
+    describe_root,
+    remedies,
+    roots_table,
+    tree_table,
+)
+from incident_lab.wording import seconds
 
 
 @probe(
@@ -12,11 +19,12 @@ from incident_lab.describe import seconds
     hypothesis="Database lock contention: sessions wait on heavyweight locks (e.g. behind a migration)",
     test="Check pg_stat_activity for sessions waiting on locks and build the blocking tree",
     target="postgres",
+    chart=charts.lock_contention,
 )
 def lock_contention(
     db: PostgresSession,
     *,
-    min_wait_seconds: Annotated[float, "count only waits at least this long"] = 0.0,
+    min_wait_seconds: Annotated[float, "count only waits at least this long", Bounds(min=0)] = 0.0,
     all_databases: Annotated[bool, "look at every database, not only the target's"] = False,
 ) -> Finding:
     forest = build_forest(db.query("lock_tree", {"all_databases": all_databases}))

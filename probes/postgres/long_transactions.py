@@ -2,8 +2,8 @@
 
 from typing import Annotated
 
-from incident_lab import Finding, PostgresSession, Table, confirmed, probe
-from incident_lab.describe import plural, seconds, truncate
+from incident_lab import Bounds, Finding, PostgresSession, Table, confirmed, probe
+from incident_lab.wording import plural, seconds, truncate
 
 COLUMNS = [
     "holder",
@@ -28,7 +28,9 @@ COLUMNS = [
 def long_transactions(
     db: PostgresSession,
     *,
-    max_transaction_seconds: Annotated[float, "a transaction older than this counts as long"] = 300.0,
+    max_transaction_seconds: Annotated[
+        float, "a transaction older than this counts as long", Bounds(min=0)
+    ] = 300.0,
     all_databases: Annotated[bool, "look at every database's sessions, not only the target's"] = False,
 ) -> Finding:
     rows = db.query("long_transactions", {"all_databases": all_databases})

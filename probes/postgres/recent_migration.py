@@ -2,8 +2,8 @@
 
 from typing import Annotated
 
-from incident_lab import Finding, PostgresSession, Table, confirmed, inconclusive, probe, refuted
-from incident_lab.describe import seconds
+from incident_lab import Bounds, Finding, PostgresSession, Table, confirmed, inconclusive, probe, refuted
+from incident_lab.wording import seconds
 
 # Which history table a tool writes, told apart by its columns where names collide.
 TOOLS = {
@@ -26,7 +26,7 @@ COLUMNS = ["tool", "table", "migration", "applied_at", "age_seconds", "succeeded
 def recent_migration(
     db: PostgresSession,
     *,
-    window_minutes: Annotated[float, "how recent a migration must be to count"] = 60.0,
+    window_minutes: Annotated[float, "how recent a migration must be to count", Bounds(min=0.1)] = 60.0,
 ) -> Finding:
     rows, recent, dirty = [], [], []
     for found in db.query("migration_tables"):

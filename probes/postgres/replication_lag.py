@@ -2,8 +2,8 @@
 
 from typing import Annotated
 
-from incident_lab import Finding, PostgresSession, Table, confirmed, inconclusive, probe
-from incident_lab.describe import plural, seconds
+from incident_lab import Bounds, Finding, PostgresSession, Table, confirmed, inconclusive, probe
+from incident_lab.wording import plural, seconds
 
 STANDBY_COLUMNS = ["kind", "name", "address", "state", "sync_state", "replay_lag_seconds", "replay_lag_bytes"]
 
@@ -18,8 +18,8 @@ STANDBY_COLUMNS = ["kind", "name", "address", "state", "sync_state", "replay_lag
 def replication_lag(
     db: PostgresSession,
     *,
-    max_lag_seconds: Annotated[float, "replay lag that counts as lagging"] = 60.0,
-    max_lag_bytes: Annotated[float, "WAL not yet replayed that counts as lagging"] = 1024.0**3,
+    max_lag_seconds: Annotated[float, "replay lag that counts as lagging", Bounds(min=0)] = 60.0,
+    max_lag_bytes: Annotated[float, "WAL not yet replayed that counts as lagging", Bounds(min=0)] = 1024.0**3,
 ) -> Finding:
     if db.query("replication_role")[0]["in_recovery"]:
         return _standby(db, max_lag_seconds)

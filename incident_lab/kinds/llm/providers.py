@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
 from incident_lab.exceptions import TargetError
-from incident_lab.http import HttpSession, Response, check_url, safe_url
+from incident_lab.kinds.http.session import HttpSession, Response, check_url, safe_url
 from incident_lab.redaction import register_secrets
 from incident_lab.result import utc_now
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from incident_lab.result import JsonScalar, Result, Table
+from incident_lab.verdict import Verdict
 
-VERDICT_WORDS = {True: "TRUE (confirmed)", False: "FALSE (refuted)", None: "INCONCLUSIVE"}
+
+def verdict_words(verdict: Verdict) -> str:
+    """`TRUE (confirmed)`, `FALSE (refuted)`, `INCONCLUSIVE (unknown)`."""
+    return f"{verdict.label.upper()} ({verdict.symptom_word.lower()})"
 
 
 def cell(value: JsonScalar, width: int = 48) -> str:
@@ -31,14 +35,15 @@ def format_table(columns: Sequence[str], rows: Sequence[Sequence[JsonScalar]], l
 def format_evidence(table: Table) -> str:
     if not table.rows:
         return f"{table.name}: (no rows)"
-    return f"{table.name}:\n" + format_table(table.columns, table.rows)
+    left_out = f"\n… {table.omitted} more rows were left out of the evidence" if table.omitted else ""
+    return f"{table.name}:\n" + format_table(table.columns, table.rows) + left_out
 
 
 def format_result(result: Result, *, show_test: bool = False) -> str:
     parts = [
         f"{result.probe} on {result.target}",
         f"Hypothesis: {result.hypothesis}",
-        f"Verdict: {VERDICT_WORDS[result.verdict]}: {result.summary}",
+        f"Verdict: {verdict_words(result.verdict)}: {result.summary}",
     ]
     parts += [f"Hint: {hint}" for hint in result.hints]
     if result.error:

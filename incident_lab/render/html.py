@@ -6,28 +6,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
+from incident_lab.render.text import cell
 from incident_lab.result import JsonScalar, Result, Table
-from incident_lab.text import cell
+from incident_lab.verdict import Verdict
 
-BADGE_COLOURS = {True: "#c62828", False: "#2e7d32", None: "#616161"}
-# The template's symptom table: red when a hypothesis holds, green when refuted, yellow unknown.
-STATUS_COLOURS = {True: "#c62828", False: "#2e7d32", None: "#f9a825"}
-STATUS_WORDS = {True: "Confirmed", False: "Refuted", None: "Unknown"}
 ROW_LIMIT = 50
 
 
-def badge(
-    verdict: bool | None, label: str | None = None, colours: dict[bool | None, str] = BADGE_COLOURS
-) -> str:
-    text = label or {True: "True", False: "False", None: "Inconclusive"}[verdict]
+def pill(text: str, colour: str) -> str:
     return (
-        f'<span class="il-badge" style="background:{colours[verdict]};color:white;'
+        f'<span class="il-badge" style="background:{colour};color:white;'
         f'padding:1px 8px;border-radius:8px;font-weight:600">{escape(text)}</span>'
     )
 
 
-def status_badge(verdict: bool | None) -> str:
-    return badge(verdict, STATUS_WORDS[verdict], STATUS_COLOURS)
+def badge(verdict: Verdict) -> str:
+    """The verdict as a coloured badge: True red, False green, Inconclusive grey."""
+    return pill(verdict.label, verdict.colour)
+
+
+def status_badge(verdict: Verdict) -> str:
+    """The template's symptom-table status: Confirmed red, Refuted green, Unknown yellow."""
+    return pill(verdict.symptom_word, verdict.symptom_colour)
 
 
 def table_html(
@@ -55,7 +55,10 @@ def table_html(
 def evidence_html(table: Table) -> str:
     if not table.rows:
         return f"<p><strong>{escape(table.name)}</strong>: no rows</p>"
-    return f"<p><strong>{escape(table.name)}</strong></p>" + table_html(table.columns, table.rows)
+    left_out = (
+        f"<p><em>{table.omitted} more rows were left out of the evidence.</em></p>" if table.omitted else ""
+    )
+    return f"<p><strong>{escape(table.name)}</strong></p>" + table_html(table.columns, table.rows) + left_out
 
 
 def result_html(result: Result) -> str:

@@ -3,8 +3,8 @@
 A run is written and committed in a local working copy exactly as in a local archive,
 then uploaded, `summary.json` last: listing counts a run only once its summary is
 there, so a run still uploading, or one whose upload died, never looks finished.
-The summaries and results of the runs already archived are downloaded first, which
-is what run numbering, the timeline, `list` and `show` need.
+The summaries of the runs already archived are downloaded first (what run numbering,
+`list` and `show` need); an incident's results only when its history is asked for.
 """
 
 from __future__ import annotations
@@ -12,11 +12,18 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
-from incident_lab.archive import ARCHIVE_VARIABLE, DEFAULT_ARCHIVE, SUMMARY, Archive
+from incident_lab.archive.store import (
+    ARCHIVE_VARIABLE,
+    DEFAULT_ARCHIVE,
+    RESULTS,
+    SUMMARY,
+    Archive,
+    load_history,
+)
 from incident_lab.exceptions import ArchiveError, UsageError
-
-PULLED = ("results.json", SUMMARY)
+from incident_lab.investigation.history import IncidentHistory
 
 
 def open_archive(root: str | None = None, *, local_only: str = "") -> Archive:
@@ -46,14 +53,27 @@ class RemoteArchive(Archive):
         self._pull()
 
     def _pull(self) -> None:
-        """The summary and results of every finished run (one whose summary arrived)."""
+        """The summary of every finished run (one whose summary arrived)."""
         for summary in self.fs.glob(f"{self.remote}/*/run-*/{SUMMARY}"):
-            run = os.path.dirname(summary)
-            for name in PULLED:
-                local = self.root / os.path.relpath(f"{run}/{name}", self.remote)
-                local.parent.mkdir(parents=True, exist_ok=True)
-                if self.fs.exists(f"{run}/{name}"):
-                    self.fs.get_file(f"{run}/{name}", str(local))
+            local = self.root / os.path.relpath(summary, self.remote)
+            local.parent.mkdir(parents=True, exist_ok=True)
+            self.fs.get_file(summary, str(local))
+
+    def _pull_results(self, run_dir: Path) -> None:
+        local = run_dir / RESULTS
+        remote = f"{self.remote}/{run_dir.relative_to(self.root).as_posix()}/{RESULTS}"
+        if not local.exists() and self.fs.exists(remote):
+            self.fs.get_file(remote, str(local))
+
+    def history(self, incident_dir: Path) -> IncidentHistory:
+        """The incident's history, its finished runs' results downloaded first."""
+        for summary in incident_dir.glob(f"run-*/{SUMMARY}"):
+            self._pull_results(summary.parent)
+        return load_history(incident_dir)
+
+    def results_document(self, run_dir: Path) -> dict[str, Any]:
+        self._pull_results(run_dir)
+        return super().results_document(run_dir)
 
     def commit(self, staged: Path, incident_dir: Path) -> Path:
         run_dir = super().commit(staged, incident_dir)

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from incident_lab.exceptions import TargetError
+from incident_lab.kinds import secret_for
 from incident_lab.redaction import MASK, register_secret, scrub
-from incident_lab.targets import secret_for
 
 if TYPE_CHECKING:
     from incident_lab.probe import Probe

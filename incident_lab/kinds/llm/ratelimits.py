@@ -21,10 +21,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from incident_lab.describe import truncate
-from incident_lab.http import Response, safe_url
+from incident_lab.kinds.http.session import Response, safe_url
 from incident_lab.redaction import scrub
 from incident_lab.result import JsonScalar, Table, format_time, parse_time, utc_now
+from incident_lab.wording import truncate
 
 COLUMNS = (
     "source",

@@ -22,16 +22,17 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from incident_lab.archive import SUMMARY, Archive, write_json
+from incident_lab.archive.store import RESULTS, SUMMARY, Archive, incident_folder_name, write_json
 from incident_lab.exceptions import ArchiveError, UsageError
-from incident_lab.history import VERDICT_LABELS, IncidentHistory, Round, load_history
-from incident_lab.investigation import InvestigationParams, resolve
-from incident_lab.notebook import CHART_METADATA, Recorded, read_results
+from incident_lab.investigation.history import IncidentHistory, Round
+from incident_lab.investigation.notebook_format import CHART_METADATA, Recorded, read_results
+from incident_lab.investigation.params import InvestigationParams, resolve
+from incident_lab.kinds import SECRETS_VARIABLE, target_spec
 from incident_lab.redaction import scrub, scrub_value
 from incident_lab.registry import Registry
 from incident_lab.result import Result, format_time, utc_now
 from incident_lab.runner import default_registry
-from incident_lab.targets import SECRETS_VARIABLE, split_secret
+from incident_lab.verdict import count_verdicts
 
 TEMPLATE = files("incident_lab.notebooks") / "investigation.ipynb"
 REPORT_TEMPLATES = files("incident_lab") / "templates"
@@ -56,14 +57,15 @@ def prepare(
     """Checked parameters with every target's secret taken out, and the secrets."""
     chosen = registry or default_registry()
     params = resolve(values, chosen)
-    kinds = {h.target: chosen.get(h.probe).target_kind for h in params.hypotheses}
+    used = {h.target for h in params.hypotheses}
     safe_targets, secrets = {}, {}
-    for name, reference in params.targets.items():
-        if name not in kinds:  # no hypothesis uses it, so it need not work: only its secret must go
-            safe_targets[name] = scrub(reference)
+    for name, written in params.targets.items():
+        spec = target_spec(name, written, chosen.kind_names)
+        if name not in used or not spec.kind:  # it need not work: only its secret must go
+            safe_targets[name] = scrub(written)
             continue
-        safe, secret = split_secret(kinds[name], reference)
-        safe_targets[name] = safe
+        safe, secret = chosen.kind(spec.kind).secret_free(spec.reference)
+        safe_targets[name] = replace(spec, reference=safe).written
         if secret is not None:
             secrets[safe] = secret
     return replace(params, targets=safe_targets), secrets
@@ -107,10 +109,11 @@ def execute_template(
 
 def scrub_notebook(notebook: Path) -> None:
     """Redact anything secret that reached the notebook (an error message, say)."""
+    import nbformat
+
     if notebook.exists():
-        notebook.write_text(
-            json.dumps(scrub_value(json.loads(notebook.read_text())), indent=1, ensure_ascii=False)
-        )
+        scrubbed = scrub_value(nbformat.read(str(notebook), as_version=4))
+        nbformat.write(nbformat.from_dict(scrubbed), str(notebook))
 
 
 def render_report(notebook: Path, report: Path) -> None:
@@ -155,10 +158,11 @@ def prepare_notebook(
     """The incident's own notebook, parameters injected and nothing executed (papermill's
     prepare-only), in its archive folder; and the secrets kept out of it."""
     params, secrets = prepare(values, registry)
-    incident_dir = archive.incident_dir(params.folder_name)
+    folder_name = incident_folder_name(params.incident, params.date)
+    incident_dir = archive.incident_dir(folder_name)
     notebook = incident_dir / "investigation.ipynb"
     if notebook.exists():
-        raise UsageError(f"{notebook} already exists: open it with `incident-lab lab {params.folder_name}`")
+        raise UsageError(f"{notebook} already exists: open it with `incident-lab lab {folder_name}`")
     incident_dir.mkdir(parents=True, exist_ok=True)
     parameters = {
         **params.notebook_parameters(),
@@ -194,7 +198,7 @@ def write_run_files(
         "timeline": [entry.to_dict() for entry in history.timeline()],
         "rounds": [r.to_dict() for r in rounds],
     }
-    write_json(staged / "results.json", document)
+    write_json(staged / RESULTS, document)
     write_metrics(staged / "metrics.csv", history)
     export_charts(notebook, staged / "charts")
     render_report(notebook, staged / "report.html")
@@ -209,7 +213,7 @@ def write_failure_files(staged: Path, params: InvestigationParams, results: list
         "finished_at": format_time(utc_now()),
         "results": [r.to_dict() for r in results],
     }
-    write_json(staged / "results.json", document)
+    write_json(staged / RESULTS, document)
     page = f"<!DOCTYPE html><title>{escape(params.incident)}</title><h1>{escape(params.incident)}</h1>"
     page += (
         f"<p>This run failed; the executed notebook is beside this file.</p><pre>{escape(scrub(error))}</pre>"
@@ -226,7 +230,7 @@ def run_summary(params: InvestigationParams, results: list[Result], error: str |
         "outcome": "failed" if error else "completed",
         "error": error,
         "finished_at": format_time(utc_now()),
-        "verdicts": {label: sum(r.label == label for r in results) for label in VERDICT_LABELS.values()},
+        "verdicts": count_verdicts(r.verdict for r in results),
     }
 
 
@@ -242,7 +246,8 @@ def run_investigation(
     With `recorded` (from `watch` or the panel), the notebook shows those results and
     their rounds instead of probing again."""
     params, secrets = prepare(values, registry)
-    incident_dir = archive.incident_dir(params.folder_name)
+    incident_dir = archive.incident_dir(incident_folder_name(params.incident, params.date))
+    earlier = archive.history(incident_dir)  # a remote archive fetches it here, for the kernel too
     staged = archive.staging_dir()
     run_name = archive.next_run_name(incident_dir)
     notebook = staged / "investigation.ipynb"
@@ -266,7 +271,7 @@ def run_investigation(
         try:
             results = read_results(notebook)
             rounds = recorded.rounds if recorded else [Round(run_name, results, params.status)]
-            write_run_files(staged, notebook, params, load_history(incident_dir), rounds, results, error)
+            write_run_files(staged, notebook, params, earlier, rounds, results, error)
         except Exception as problem:  # the executed notebook is evidence: archive it, marked failed
             error = "; ".join(filter(None, [error, f"archiving failed: {type(problem).__name__}: {problem}"]))
             write_failure_files(staged, params, results, error)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 import time
 from dataclasses import dataclass
@@ -25,19 +26,37 @@ from pathlib import Path
 from typing import Any
 
 from incident_lab.exceptions import ArchiveError, UsageError
-from incident_lab.history import RUN_PREFIX, is_run_name, run_folders
-from incident_lab.investigation import slugify
+from incident_lab.investigation.history import IncidentHistory, rounds_of
 from incident_lab.redaction import scrub_value
 
+RUN_PREFIX = "run-"
 ARCHIVE_VARIABLE = "INCIDENT_LAB_ARCHIVE"
 DEFAULT_ARCHIVE = "incident-archive"
 STAGING = ".staging"
 SUMMARY = "summary.json"
+RESULTS = "results.json"
 INDEX = ".index.json"
 INDEX_VERSION = 1
 # A folder's timestamp ticks coarsely: a run added within the same tick as the one
 # recorded would go unseen, so a folder changed this recently is read again next time.
 SETTLED_NS = 2_000_000_000
+
+
+def slugify(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60] or "incident"
+
+
+def incident_folder_name(incident: str, date: str) -> str:
+    """`<YYYY-MM-DD>-<slug>`: the folder of an incident's runs."""
+    return f"{date}-{slugify(incident)}"
+
+
+def is_run_name(name: str) -> bool:
+    return name.startswith(RUN_PREFIX) and name[len(RUN_PREFIX) :].isdigit()
+
+
+def run_number(name: str) -> int:
+    return int(name.removeprefix(RUN_PREFIX))
 
 
 @dataclass(frozen=True)
@@ -75,9 +94,17 @@ class Archive:
         return staged
 
     def next_run_name(self, incident_dir: Path) -> str:
-        runs = run_folders(incident_dir)
-        number = int(runs[-1].name.removeprefix(RUN_PREFIX)) + 1 if runs else 1
+        names = run_names(incident_dir)
+        number = run_number(names[-1]) + 1 if names else 1
         return f"{RUN_PREFIX}{number:03d}"
+
+    def history(self, incident_dir: Path) -> IncidentHistory:
+        """Every round the incident's archived runs recorded, oldest first."""
+        return load_history(incident_dir)
+
+    def results_document(self, run_dir: Path) -> dict[str, Any]:
+        """A run's results.json."""
+        return json.loads((run_dir / RESULTS).read_text())
 
     def commit(self, staged: Path, incident_dir: Path) -> Path:
         """Move a complete run into place under the next free number."""
@@ -151,20 +178,35 @@ class Archive:
         return chosen, run or None
 
 
-def _scan_runs(incident_dir: Path) -> list[RunSummary]:
-    """The runs as `run_folders` finds them, with one directory scan and one read per run
-    rather than a stat per entry and a second one per summary."""
+def run_names(incident_dir: Path) -> list[str]:
+    """The incident's run folders by number (run-1000 after run-999), from one directory scan."""
     try:
         with os.scandir(incident_dir) as entries:
             names = [e.name for e in entries if is_run_name(e.name) and e.is_dir()]
     except (FileNotFoundError, NotADirectoryError):
         return []
-    names.sort(key=lambda name: int(name.removeprefix(RUN_PREFIX)))
+    return sorted(names, key=run_number)
+
+
+def _scan_runs(incident_dir: Path) -> list[RunSummary]:
+    """The runs with their summaries: one directory scan and one read per run."""
     folder = os.fspath(incident_dir)
     return [
         RunSummary(incident_dir.name, name, _read_summary(os.path.join(folder, name, SUMMARY)))
-        for name in names
+        for name in run_names(incident_dir)
     ]
+
+
+def load_history(incident_dir: str | Path | None) -> IncidentHistory:
+    """The rounds recorded by every run in an incident folder (none for no folder)."""
+    if not incident_dir:
+        return IncidentHistory()
+    rounds = []
+    for name in run_names(Path(incident_dir)):
+        path = Path(incident_dir) / name / RESULTS
+        if path.exists():
+            rounds += rounds_of(json.loads(path.read_text()), name)
+    return IncidentHistory(rounds)
 
 
 def _read_summary(path: str) -> dict[str, Any]:

@@ -13,20 +13,26 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from html import escape
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import ipywidgets as widgets
 
-from incident_lab import charts
-from incident_lab.html import badge, result_html
-from incident_lab.investigation import STATUSES
+from incident_lab.investigation.params import STATUSES
+from incident_lab.investigation.state import Investigation
+from incident_lab.render import figures
+from incident_lab.render.html import badge, pill, result_html
 from incident_lab.result import Result
 
-if TYPE_CHECKING:
-    from incident_lab.notebook import Investigation
-
-RUNNING = badge(None, "Running").replace("#616161", "#1565c0")
+RUNNING = pill("Running", "#1565c0")
 DEFAULT_EVERY_SECONDS = 30
+
+
+class SavedRun(Protocol):
+    completed: bool
+
+    @property
+    def report(self) -> Path: ...
 
 
 def css_name(probe_id: str) -> str:
@@ -37,6 +43,7 @@ class HypothesisRow:
     def __init__(self, panel: InvestigationPanel, index: int) -> None:
         hypothesis = panel.investigation.params.hypotheses[index]
         self.index = index
+        self.registry = panel.investigation.registry
         self.badge = widgets.HTML(RUNNING)
         self.summary = widgets.HTML(layout=widgets.Layout(width="45%"))
         self.when = widgets.Label("not run", layout=widgets.Layout(width="110px"))
@@ -68,16 +75,18 @@ class HypothesisRow:
         self.details.clear_output()
         with self.details:
             display(HTML(result_html(result)))
-            chart = charts.hypothesis_chart(result, "chart")
-            if chart is not None:
-                display(Image(data=chart[1]))
+            picture = figures.result_picture(result, self.registry, "chart")
+            if picture is not None:
+                display(Image(data=picture[1]))
 
 
 class InvestigationPanel:
-    """Widgets over an `Investigation`; every action also works without a front end."""
+    """Widgets over an `Investigation`; every action also works without a front end.
+    `save` archives the investigation as it stands (the panel knows no archive)."""
 
-    def __init__(self, investigation: Investigation) -> None:
+    def __init__(self, investigation: Investigation, save: Callable[[], SavedRun]) -> None:
         self.investigation = investigation
+        self._save = save
         self.rows = [HypothesisRow(self, index) for index in range(len(investigation.params.hypotheses))]
         self.rerun_all_button = widgets.Button(description="Re-run all", icon="refresh")
         self.monitoring = widgets.ToggleButton(description="Monitor", icon="eye", value=False)
@@ -165,7 +174,7 @@ class InvestigationPanel:
     async def save(self) -> None:
         self.message.value = "Saving to the archive…"
         try:
-            outcome = await self._in_worker(self.investigation.save_to_archive)
+            outcome = await self._in_worker(self._save)
         except Exception as error:  # shown in the panel; the investigation goes on
             self.message.value = f"<strong>Could not save:</strong> {escape(str(error))}"
             return

@@ -1,22 +1,19 @@
 """What an incident's probes found over time: the timeline and the metrics history.
 
 A round is one pass of probes (a notebook run, a monitoring round, a re-run from the
-panel) or a status change. A run's `results.json` records its rounds; this module
-reads every run of an incident back and compares verdicts across time.
+panel) or a status change. A run's `results.json` records its rounds; the archive
+reads every run of an incident back (`rounds_of`) and this module compares verdicts
+across time.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from incident_lab.result import Result, format_time, utc_now
-
-RUN_PREFIX = "run-"
-VERDICT_LABELS = {True: "True", False: "False", None: "Inconclusive"}
+from incident_lab.verdict import Verdict, count_verdicts
 
 
 @dataclass
@@ -48,10 +45,11 @@ class TimelineEntry:
     at: str
     text: str
     kind: str  # "run", "verdict" or "status"
-    verdict: bool | None = None
+    verdict: Verdict | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"at": self.at, "kind": self.kind, "text": self.text, "verdict": self.verdict}
+        verdict = self.verdict.json if self.verdict is not None else None
+        return {"at": self.at, "kind": self.kind, "text": self.text, "verdict": verdict}
 
 
 @dataclass
@@ -63,7 +61,7 @@ class IncidentHistory:
 
     def timeline(self) -> list[TimelineEntry]:
         entries: list[TimelineEntry] = []
-        last_verdict: dict[tuple[str, str, str], bool | None] = {}
+        last_verdict: dict[tuple[str, str, str], Verdict] = {}
         last_status = ""
         for round_ in self.rounds:
             if round_.status and round_.status != last_status:
@@ -74,9 +72,7 @@ class IncidentHistory:
                 last_status = round_.status
             if not round_.results:
                 continue
-            counts = {
-                label: sum(r.label == label for r in round_.results) for label in VERDICT_LABELS.values()
-            }
+            counts = count_verdicts(r.verdict for r in round_.results)
             tested = ", ".join(f"{count} {label}" for label, count in counts.items() if count)
             entries.append(
                 TimelineEntry(round_.at, f"{round_.label}: {len(round_.results)} tested — {tested}", "run")
@@ -84,7 +80,7 @@ class IncidentHistory:
             for result in round_.results:
                 key = (result.probe, result.target, result.hypothesis)
                 if key in last_verdict and last_verdict[key] != result.verdict:
-                    change = f"{result.hypothesis}: {VERDICT_LABELS[last_verdict[key]]} → {result.label}"
+                    change = f"{result.hypothesis}: {last_verdict[key].label} → {result.label}"
                     entries.append(TimelineEntry(result.started_at, change, "verdict", result.verdict))
                 last_verdict[key] = result.verdict
         return sorted(entries, key=lambda entry: entry.at)
@@ -108,17 +104,6 @@ class IncidentHistory:
         ]
 
 
-def is_run_name(name: str) -> bool:
-    return name.startswith(RUN_PREFIX) and name[len(RUN_PREFIX) :].isdigit()
-
-
-def run_folders(incident_dir: Path) -> list[Path]:
-    if not incident_dir.is_dir():
-        return []
-    runs = [p for p in incident_dir.iterdir() if p.is_dir() and is_run_name(p.name)]
-    return sorted(runs, key=lambda p: int(p.name.removeprefix(RUN_PREFIX)))  # run-1000 after run-999
-
-
 def rounds_of(document: Mapping[str, Any], run_name: str) -> list[Round]:
     """The rounds a results.json records, or its results as one round named after the run."""
     if document.get("rounds"):
@@ -127,14 +112,3 @@ def rounds_of(document: Mapping[str, Any], run_name: str) -> list[Round]:
     status = str(document.get("incident", {}).get("status", ""))
     at = min((r.started_at for r in results), default=str(document.get("started_at", "")))
     return [Round(run_name, results, status, at)]
-
-
-def load_history(incident_dir: str | Path | None) -> IncidentHistory:
-    if not incident_dir:
-        return IncidentHistory()
-    rounds: list[Round] = []
-    for folder in run_folders(Path(incident_dir)):
-        path = folder / "results.json"
-        if path.exists():
-            rounds += rounds_of(json.loads(path.read_text()), folder.name)
-    return IncidentHistory(rounds)

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from incident_lab.describe import seconds, truncate
 from incident_lab.result import Table
+from incident_lab.wording import seconds, truncate
 
 DDL = re.compile(
     r"^\s*(ALTER\s+(TABLE|INDEX|SEQUENCE|VIEW|MATERIALIZED\s+VIEW|TYPE)|DROP\s|TRUNCATE|REINDEX|"

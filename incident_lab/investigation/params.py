@@ -2,40 +2,27 @@
 
 The same parameters drive the template notebook, `incident-lab run`, `new` and
 `watch`. They are checked here, before any notebook runs, so that a user's mistake
-is one clear error and nothing is archived. Targets are references (service names,
-`env:NAME`, URIs without a password); a password given on the command line is moved
-out of the parameters into the kernel's environment (see `targets.SECRETS_VARIABLE`).
+is one clear error and nothing is archived. Targets are named references
+(`primary: postgres:service=shop`, service names, `env:NAME`, URIs without a
+password); a password given on the command line is moved out of the parameters into
+the kernel's environment (see `kinds.SECRETS_VARIABLE`). A target's kind is the one
+it names, else its name where that is a kind's, else the kind of the probes aimed
+at it; without hypotheses, every target gets its kind's default ones.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from incident_lab.exceptions import TargetError, UsageError
+from incident_lab.kinds import TargetSpec, target_spec
 from incident_lab.registry import Registry
 
 SEVERITIES = ("Critical", "High", "Medium", "Low")
 STATUSES = ("Investigating", "Identified", "Monitoring", "Resolved")
-
-# The hypotheses worth testing first when a target of each kind is named and the
-# user chose none: the template's own, then their usual neighbours.
-DEFAULT_HYPOTHESES: dict[str, list[tuple[str, dict[str, Any]]]] = {
-    "postgres": [
-        ("postgres.lock_contention", {}),
-        ("postgres.recent_migration", {}),
-        ("postgres.idle_in_transaction", {}),
-        ("postgres.long_transactions", {}),
-        ("postgres.connection_saturation", {}),
-        ("postgres.deadlocks", {"window_seconds": 5}),
-        ("postgres.replication_lag", {}),
-    ],
-    "llm": [("llm.token_quota", {}), ("llm.provider_status", {})],
-    "http": [("http.error_rate", {})],
-}
 
 
 @dataclass(frozen=True)
@@ -65,24 +52,12 @@ class InvestigationParams:
     trigger: str = ""
     corrective_actions: tuple[str, ...] = ()
 
-    @property
-    def slug(self) -> str:
-        return slugify(self.incident)
-
-    @property
-    def folder_name(self) -> str:
-        return f"{self.date}-{self.slug}"
-
     def notebook_parameters(self) -> dict[str, Any]:
         """What papermill injects (and copies into notebook metadata): no secrets."""
         values = asdict(self)
         values["hypotheses"] = [h.to_dict() for h in self.hypotheses]
         values["corrective_actions"] = list(self.corrective_actions)
         return values
-
-
-def slugify(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60] or "incident"
 
 
 def choose(value: Any, allowed: Sequence[str], what: str) -> str:
@@ -155,20 +130,24 @@ def resolve(values: Mapping[str, Any], registry: Registry) -> InvestigationParam
         dt.date.fromisoformat(date)
     except ValueError:
         raise UsageError(f"date must be YYYY-MM-DD, got {date!r}") from None
-    targets = {str(name): str(reference) for name, reference in _mapping(values, "targets").items()}
+    specs = {
+        str(name): target_spec(str(name), str(reference), registry.kind_names)
+        for name, reference in _mapping(values, "targets").items()
+    }
     hypotheses = [_hypothesis(item) for item in _sequence(values, "hypotheses")]
     if not hypotheses:
-        hypotheses = default_hypotheses(targets, registry)
+        hypotheses = default_hypotheses(specs, registry)
     if not hypotheses:
         raise UsageError("no hypotheses to test: name a target (--target postgres=…) or a --hypothesis")
+    completed = tuple(_complete(h, specs, registry) for h in hypotheses)
     params = InvestigationParams(
         incident=incident,
         severity=choose(values["severity"], SEVERITIES, "severity"),
         status=choose(values.get("status") or "Investigating", STATUSES, "status"),
         commander=str(values.get("commander") or ""),
         date=date,
-        hypotheses=tuple(_complete(h, targets, registry) for h in hypotheses),
-        targets=targets,
+        hypotheses=completed,
+        targets={name: spec.written for name, spec in specs.items()},
         action_taken=str(values.get("action_taken") or ""),
         verification=str(values.get("verification") or ""),
         cleanup=str(values.get("cleanup") or ""),
@@ -179,31 +158,46 @@ def resolve(values: Mapping[str, Any], registry: Registry) -> InvestigationParam
     return params
 
 
-def default_hypotheses(targets: Mapping[str, str], registry: Registry) -> list[Hypothesis]:
+def default_hypotheses(targets: Mapping[str, TargetSpec], registry: Registry) -> list[Hypothesis]:
+    """Each target's kind's default hypotheses, in the order the targets were given."""
     chosen = []
-    for name in targets:
-        for probe_id, params in DEFAULT_HYPOTHESES.get(name, []):
-            if probe_id in registry:
-                chosen.append(Hypothesis(title="", probe=probe_id, params=dict(params), target=name))
+    for spec in targets.values():
+        if not spec.kind:
+            continue
+        for default in registry.kind(spec.kind).default_hypotheses:
+            if default.probe in registry:
+                chosen.append(Hypothesis("", default.probe, dict(default.params), spec.name))
     return chosen
 
 
-def _complete(hypothesis: Hypothesis, targets: Mapping[str, str], registry: Registry) -> Hypothesis:
-    """Fill in title and target, and validate parameters and the target reference."""
-    from incident_lab.targets import parse_target
+def _target_for(kind: str, targets: Mapping[str, TargetSpec]) -> str:
+    """The one target a hypothesis that names none is meant for, or "" when it cannot be told."""
+    of_kind = [name for name, spec in targets.items() if spec.kind == kind]
+    if len(of_kind) == 1:
+        return of_kind[0]
+    if kind in targets:
+        return kind
+    unknown = [name for name, spec in targets.items() if not spec.kind]
+    return unknown[0] if not of_kind and len(unknown) == 1 else ""
 
+
+def _complete(hypothesis: Hypothesis, targets: dict[str, TargetSpec], registry: Registry) -> Hypothesis:
+    """Fill in title and target, validate parameters and the target reference, and give a
+    target of no stated kind the kind of the probe aimed at it."""
     probe = registry.get(hypothesis.probe)
     params = probe.bind(hypothesis.params)
     explicit = {name: value for name, value in params.items() if name in hypothesis.params}
-    target = hypothesis.target or (
-        probe.target_kind
-        if probe.target_kind in targets
-        else (next(iter(targets)) if len(targets) == 1 else "")
-    )
-    if target not in targets:
+    kind = probe.target_kind
+    name = hypothesis.target or _target_for(kind, targets)
+    if name not in targets:
+        given = "; ".join(f"{spec.name}, {spec.kind or 'kind not given'}" for spec in targets.values())
         raise TargetError(
-            f"hypothesis {probe.id} needs a {probe.target_kind} target: give --target "
-            f"{probe.target_kind}=REFERENCE" + (f" (no target named {target!r})" if target else "")
+            f"hypothesis {probe.id} needs a {kind} target: give --target NAME={kind}:REFERENCE"
+            + (f" (no target named {name!r})" if name else f" (targets given: {given})" if given else "")
         )
-    parse_target(probe.target_kind, targets[target])
-    return Hypothesis(hypothesis.title or probe.hypothesis, probe.id, explicit, target)
+    spec = targets[name]
+    if spec.kind and spec.kind != kind:
+        raise TargetError(f"hypothesis {probe.id} needs a {kind} target, but target {name} is {spec.kind}")
+    targets[name] = replace(spec, kind=kind)
+    registry.kind(kind).target(spec.reference)
+    return Hypothesis(hypothesis.title or probe.hypothesis, probe.id, explicit, name)

@@ -1,4 +1,4 @@
-"""PostgreSQL targets, opened the only way a probe may open them.
+"""PostgreSQL targets and sessions, opened the only way a probe may open them.
 
 One connection per probe run, autocommit (so never idle in transaction), read-only by
 default, with `connect_timeout`, `statement_timeout`, `lock_timeout` and
@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from incident_lab.exceptions import IncidentLabError, TargetError
+from incident_lab.kinds import secret_for
 from incident_lab.probe import Finding, inconclusive, refuted
 from incident_lab.redaction import register_secret
-from incident_lab.targets import secret_for
 
 if TYPE_CHECKING:
     import psycopg

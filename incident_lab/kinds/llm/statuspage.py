@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from incident_lab.describe import truncate
 from incident_lab.result import Table
+from incident_lab.wording import truncate
 
 INDICATOR_LEVELS = {"none": 0, "maintenance": 0, "minor": 1, "major": 2, "critical": 3}
 DEGRADED = ("degraded_performance", "partial_outage", "major_outage")

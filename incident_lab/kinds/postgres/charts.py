@@ -1,0 +1,29 @@
+"""What the PostgreSQL probes' results chart: who holds up how many sessions, and how
+full the connection slots are."""
+
+from __future__ import annotations
+
+from incident_lab.charts import BarChart
+from incident_lab.result import Result
+
+
+def lock_contention(result: Result) -> BarChart | None:
+    """Sessions held up per root blocker, each with its longest wait."""
+    roots = result.table("root_blockers").records()
+    if not roots:
+        return None
+    return BarChart(
+        "Sessions held up per root blocker",
+        tuple(f"pid {r['root_pid']}" + (" (migration)" if r["migration"] else "") for r in roots),
+        tuple(float(r["blocks_in_total"] or 0) for r in roots),
+        "sessions",
+        notes=tuple(f" longest wait {r['longest_wait_s'] or 0:.1f} s" for r in roots),
+    )
+
+
+def connection_saturation(result: Result) -> BarChart | None:
+    """Client connections in use against the usable slots."""
+    used, usable = result.metric("client_connections"), result.metric("usable_connections")
+    return BarChart(
+        "Client connections against usable slots", ("in use",), (float(used or 0),), "connections", usable
+    )

@@ -1,0 +1,91 @@
+"""Targets: a name, a kind and a reference; a target's kind brings its default hypotheses."""
+
+import pytest
+
+from incident_lab.exceptions import TargetError
+from incident_lab.investigation.params import resolve
+from incident_lab.kinds import TargetSpec, split_kind, target_spec
+from incident_lab.runner import default_registry
+
+KINDS = {"postgres", "http", "llm"}
+POSTGRES_DEFAULTS = [default.probe for default in default_registry().kind("postgres").default_hypotheses]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("primary", "postgres:service=shop", TargetSpec("primary", "postgres", "service=shop")),
+        ("postgres", "service=shop", TargetSpec("postgres", "postgres", "service=shop")),
+        ("db", "postgresql://app@db/shop", TargetSpec("db", "", "postgresql://app@db/shop")),
+        ("http", "http://shop/health", TargetSpec("http", "http", "http://shop/health")),
+        ("site", "http:https://shop/health", TargetSpec("site", "http", "https://shop/health")),
+        ("replica", "postgres:env:REPLICA_DSN", TargetSpec("replica", "postgres", "env:REPLICA_DSN")),
+        ("agent", "openai@https://gw/v1", TargetSpec("agent", "", "openai@https://gw/v1")),
+    ],
+)
+def test_a_target_names_its_kind_or_its_name_does(name, value, expected):
+    assert target_spec(name, value, KINDS) == expected
+
+
+def test_the_kind_is_left_out_when_written_only_where_the_name_says_it():
+    assert target_spec("postgres", "postgres:service=shop", KINDS).written == "service=shop"
+    assert target_spec("primary", "postgres:service=shop", KINDS).written == "postgres:service=shop"
+    assert split_kind("kafka:broker1", KINDS) == ("", "kafka:broker1")
+
+
+def test_an_empty_reference_is_refused():
+    with pytest.raises(TargetError, match="empty reference"):
+        target_spec("primary", "postgres:", KINDS)
+
+
+def investigation(targets, hypotheses=()):
+    values = {
+        "incident": "Checkout failing",
+        "severity": "High",
+        "targets": targets,
+        "hypotheses": list(hypotheses),
+    }
+    return resolve(values, default_registry())
+
+
+def test_a_target_named_primary_of_kind_postgres_gets_the_postgresql_default_hypotheses():
+    params = investigation({"primary": "postgres:service=shop"})
+    assert [(h.probe, h.target) for h in params.hypotheses] == [
+        (probe, "primary") for probe in POSTGRES_DEFAULTS
+    ]
+    assert params.targets == {"primary": "postgres:service=shop"}
+
+
+def test_defaults_follow_each_targets_kind_not_its_name():
+    params = investigation({"shop": "http:https://shop.example.com/health", "agent": "llm:openai"})
+    assert [(h.probe, h.target) for h in params.hypotheses] == [
+        ("http.error_rate", "shop"),
+        ("llm.token_quota", "agent"),
+        ("llm.provider_status", "agent"),
+    ]
+
+
+def test_a_target_of_no_stated_kind_takes_the_kind_of_the_probe_aimed_at_it():
+    params = investigation({"db": "service=shop"}, [{"probe": "postgres.lock_contention"}])
+    assert params.hypotheses[0].target == "db" and params.targets == {"db": "postgres:service=shop"}
+
+
+def test_a_probe_aimed_at_a_target_of_another_kind_is_refused():
+    shop = {"shop": "http:https://shop.example.com"}
+    with pytest.raises(TargetError, match="needs a postgres target, but target shop is http"):
+        investigation(shop, [{"probe": "postgres.lock_contention", "target": "shop"}])
+    with pytest.raises(TargetError, match=r"needs a postgres target: .* \(targets given: shop, http\)"):
+        investigation(shop, [{"probe": "postgres.lock_contention"}])
+
+
+def test_two_targets_of_the_probes_kind_need_the_hypothesis_to_name_one():
+    targets = {"a": "postgres:service=a", "b": "postgres:service=b"}
+    with pytest.raises(TargetError, match="needs a postgres target"):
+        investigation(targets, [{"probe": "postgres.lock_contention"}])
+    named = investigation(targets, [{"probe": "postgres.lock_contention", "target": "b"}])
+    assert named.hypotheses[0].target == "b"
+
+
+def test_a_malformed_reference_of_a_used_target_is_refused_naming_it():
+    with pytest.raises(TargetError, match="http"):
+        investigation({"shop": "http:ftp://shop.example.com"})
