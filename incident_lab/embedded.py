@@ -3,7 +3,9 @@
 It runs the binaries bundled by the `pgserver` package (or those in
 `INCIDENT_LAB_PG_BIN`), listens on 127.0.0.1 with a generated password (scram) and
 on a private Unix socket with trust for its owner, and stops when closed. As root
-it runs the server as an unprivileged system user, since PostgreSQL refuses root.
+it runs the server as an unprivileged system user with its own group and no other
+(see `incident_lab.services`), since PostgreSQL refuses root and must never have
+root's group either.
 """
 
 from __future__ import annotations
@@ -12,18 +14,15 @@ import importlib.util
 import os
 import secrets
 import shutil
-import stat
 import subprocess
-import tempfile
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote
 
 from incident_lab.exceptions import IncidentLabError
 from incident_lab.redaction import register_secret
-from incident_lab.services import free_port
+from incident_lab.services import ServerUser, free_port, reachable_install, scratch_dir, server_user
 
-SERVER_USER = "incident_lab"
 SUPERUSER = "postgres"
 
 
@@ -31,11 +30,21 @@ def postgres_bin_dir() -> Path:
     configured = os.environ.get("INCIDENT_LAB_PG_BIN")
     if configured:
         return Path(configured)
-    # Located, not imported: importing pgserver sets up machinery we do not use.
+    # Located, not imported: importing pgserver sets up machinery we do not use (and, as
+    # root, would open every folder above it to others).
     spec = importlib.util.find_spec("pgserver")
     if spec is None or not spec.submodule_search_locations:
         raise IncidentLabError("no PostgreSQL binaries: install pgserver or set INCIDENT_LAB_PG_BIN")
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+def reachable_bin_dir(bin_dir: Path, user: ServerUser | None) -> Path:
+    """The binaries, or a copy the server user can reach. A wheel's binaries find their
+    libraries in `NAME.libs` beside the package (a relative RPATH), which is copied too."""
+    install = bin_dir.parent
+    libs = install.parent.parent / f"{install.parent.name}.libs"
+    copied = reachable_install(install, [libs] if libs.is_dir() else [], user)
+    return copied / bin_dir.name
 
 
 class EmbeddedPostgres:
@@ -47,14 +56,13 @@ class EmbeddedPostgres:
         self.password = secrets.token_urlsafe(18)
         register_secret(self.password)
         self.port = 0
-        self.root = Path(tempfile.mkdtemp(prefix="incident_lab_pg_"))
+        self._user = server_user()
+        self.root = scratch_dir("incident_lab_pg_", self._user)
         self.data_dir = self.root / "data"
-        self.bin_dir = postgres_bin_dir()
-        self._run_as = SERVER_USER if os.geteuid() == 0 else None
+        self.bin_dir = reachable_bin_dir(postgres_bin_dir(), self._user)
         self._started = False
 
     def start(self) -> EmbeddedPostgres:
-        self._prepare_for_server_user()
         password_file = self.root / "password"
         password_file.write_text(self.password + "\n")
         self._hand_over(password_file)
@@ -81,7 +89,6 @@ class EmbeddedPostgres:
             connection.execute("SELECT pg_catalog.pg_create_physical_replication_slot(%s)", [slot])
         replica = EmbeddedPostgres(max_connections=self.max_connections, settings=self.settings)
         replica.password = self.password  # the base backup copies the roles and their passwords
-        replica._prepare_for_server_user()
         source = ["-h", str(self.root), "-p", str(self.port), "-U", SUPERUSER]
         stream = ["-R", "-S", slot, "-X", "stream", "--checkpoint=fast"]
         replica._run("pg_basebackup", "-D", str(replica.data_dir), *source, *stream)
@@ -108,10 +115,21 @@ class EmbeddedPostgres:
         return self
 
     def stop(self) -> None:
-        if self._started:
-            self._run("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop")
+        """Stop the server (unless its postmaster already died) and remove its folder, always."""
+        try:
+            if self._started and self._postmaster_alive():
+                self._run("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop")
+        finally:
             self._started = False
-        shutil.rmtree(self.root, ignore_errors=True)
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def _postmaster_alive(self) -> bool:
+        try:
+            pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        except (OSError, ValueError, IndexError):
+            return False
+        return state != "Z"  # a zombie no one reaped is dead, though its pid lingers
 
     def __enter__(self) -> EmbeddedPostgres:
         return self.start()
@@ -139,37 +157,18 @@ class EmbeddedPostgres:
             connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.dsn(name)
 
-    def _prepare_for_server_user(self) -> None:
-        if self._run_as is None:
-            return
-        if (
-            shutil.which("useradd")
-            and subprocess.run(["id", "-u", SERVER_USER], capture_output=True, check=False).returncode
-        ):
-            subprocess.run(
-                ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVER_USER],
-                check=True,
-                capture_output=True,
-            )
-        # The server user must reach the bundled binaries, which may sit under /root.
-        for folder in [self.bin_dir, *self.bin_dir.parents]:
-            mode = folder.stat().st_mode
-            if not mode & stat.S_IXOTH:
-                folder.chmod(mode | stat.S_IXOTH)
-        self._hand_over(self.root)
-
     def _hand_over(self, path: Path) -> None:
-        if self._run_as is not None:
-            shutil.chown(path, SERVER_USER, SERVER_USER)
+        if self._user is not None:
+            self._user.hand_over(path)
 
     def _run(self, program: str, *args: str) -> None:
         completed = subprocess.run(
             [str(self.bin_dir / program), *args],
-            user=self._run_as,
             capture_output=True,
             text=True,
             check=False,
             cwd=self.root,
+            **(self._user.process_options() if self._user else {}),
         )
         if completed.returncode:
             log_file = self.root / "server.log"
