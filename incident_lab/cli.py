@@ -234,7 +234,8 @@ def command_new(args: argparse.Namespace) -> int:
 
     share_probe_path(args.probe_path)
     archive = open_archive(args.archive, local_only="incident-lab new")
-    notebook, secrets = prepare_notebook(investigation_values(args), archive, load_registry(args.probe_path))
+    registry = load_registry(args.probe_path)
+    notebook, secrets = prepare_notebook(investigation_values(args), archive, registry, args.probe_path)
     if secrets:
         print(
             "note: the target's password was not written to the notebook; give it through PGPASSWORD, "
@@ -260,6 +261,7 @@ def command_lab(args: argparse.Namespace) -> int:
     notebook = folder / "investigation.ipynb"
     if not notebook.exists():
         raise UsageError(f"{folder.name} has no notebook: prepare one with incident-lab new")
+    share_probe_path(args.probe_path)  # the kernels JupyterLab starts inherit it
     # JupyterLab serves the folder it starts in: the incident's, so the notebook and its runs are at hand.
     os.chdir(folder)
     os.execv(jupyter(), [jupyter(), "lab", notebook.name])

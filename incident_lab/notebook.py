@@ -4,38 +4,48 @@
 investigation (state, see `incident_lab.investigation.state`) with the means to show
 it: each section method displays one part of the incident template (rendered by
 `incident_lab.render.sections`), `panel()` the live widgets, and `save_to_archive()`
-renders the current state by papermill into a new archived run. Every result is
-displayed with its JSON under the result MIME type, next to HTML and text, so that
-`read_results(path)` can read any executed notebook back.
+renders the current state by papermill into a new archived run.
+
+Interactive (in JupyterLab), every section is shown in a view that is redrawn when the
+investigation changes, whichever route changed it (the panel, a monitoring round, a
+cell calling `add_hypothesis` or `query`), so that nothing on screen disagrees with the
+latest result. Under papermill the sections are plain outputs. Every result is shown
+with its JSON under the result MIME type, so that `read_results(path)` reads any
+executed notebook back.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from incident_lab.archive.store import load_history
 from incident_lab.investigation.notebook_format import CHART_METADATA, MIME_TYPE, Recorded, read_results
 from incident_lab.investigation.params import resolve
-from incident_lab.investigation.state import Investigation
-from incident_lab.registry import Registry
+from incident_lab.investigation.state import Change, Investigation
+from incident_lab.probe import Probe, recorded_probe
+from incident_lab.registry import Registry, load_registry
 from incident_lab.render import sections
-from incident_lab.render.html import result_html
+from incident_lab.render.html import query_html, result_html
 from incident_lab.render.text import format_result
-from incident_lab.result import Result
+from incident_lab.result import QueryRecord, Result
 from incident_lab.runner import default_registry
 
 if TYPE_CHECKING:
+    import ipywidgets
+
     from incident_lab.archive.execute import RunOutcome
     from incident_lab.render.panel import InvestigationPanel
 
 __all__ = ["InvestigationNotebook", "read_results"]
 
+RECORDED_SOURCE = "recorded with the results"
+# Views are redrawn once the changes of a moment have arrived, not once per change.
+REFRESH_DELAY_SECONDS = 0.3
 
-def _display(*objects: Any, **kwargs: Any) -> None:
-    from IPython.display import display
-
-    display(*objects, **kwargs)
+Section = Callable[[Investigation], list[sections.Output]]
 
 
 def result_bundle(result: Result) -> dict[str, Any]:
@@ -47,33 +57,60 @@ def result_bundle(result: Result) -> dict[str, Any]:
     }
 
 
-def show(outputs: list[sections.Output]) -> None:
-    """Display a section's outputs in the notebook."""
-    from IPython.display import HTML, Markdown
+def output_data(output: sections.Output) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One section output as notebook output data and metadata."""
+    if isinstance(output, sections.Markdown):
+        return {"text/markdown": output.text, "text/plain": output.text}, {}
+    if isinstance(output, sections.Html):
+        return {"text/html": output.text, "text/plain": "(HTML)"}, {}
+    if isinstance(output, sections.ResultOutput):
+        return result_bundle(output.result), {}
+    stem, data = output.picture
+    return {"image/png": base64.b64encode(data).decode(), "text/plain": stem}, {CHART_METADATA: stem}
+
+
+def show(outputs: Sequence[sections.Output]) -> None:
+    """Display section outputs in the notebook, as plain outputs."""
+    from IPython.display import display
 
     for output in outputs:
-        if isinstance(output, sections.Markdown):
-            _display(Markdown(output.text))
-        elif isinstance(output, sections.Html):
-            _display(HTML(output.text))
-        elif isinstance(output, sections.ResultOutput):
-            _display(result_bundle(output.result), raw=True)
-        else:
-            stem, data = output.picture
-            _display(
-                {"image/png": base64.b64encode(data).decode()}, raw=True, metadata={CHART_METADATA: stem}
-            )
+        data, metadata = output_data(output)
+        display(data, raw=True, metadata=metadata)
+
+
+def with_recorded_probes(registry: Registry, recorded: Recorded) -> Registry:
+    """The registry, knowing also the recorded probes it lacks (defined in the notebook that
+    recorded them): their results render, though they cannot run here."""
+    missing = [d for d in recorded.probes if d["id"] not in registry]
+    if not missing:
+        return registry
+    extended = registry.copy()
+    for description in missing:
+        extended.add(recorded_probe(description), RECORDED_SOURCE)
+    return extended
 
 
 class InvestigationNotebook:
     """The investigation as the template notebook shows it."""
 
     def __init__(
-        self, investigation: Investigation, *, archive_dir: str = "", recorded: Recorded | None = None
-    ):
+        self,
+        investigation: Investigation,
+        *,
+        archive_dir: str = "",
+        recorded: Recorded | None = None,
+        interactive: bool = False,
+    ) -> None:
         self.investigation = investigation
         self.archive_dir = archive_dir
         self.recorded = recorded
+        self.interactive = interactive
+        self._views: list[tuple[Section, ipywidgets.Output]] = []
+        self._refresh_due = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        if interactive:
+            self._loop = asyncio.get_event_loop()
+            investigation.on_change(self._changed)
 
     @classmethod
     def open(
@@ -82,26 +119,58 @@ class InvestigationNotebook:
         history_dir: str = "",
         archive_dir: str = "",
         recorded: str = "",
+        interactive: bool = False,
+        probe_path: Sequence[str] = (),
         registry: Registry | None = None,
         **values: Any,
     ) -> InvestigationNotebook:
         """The investigation described by the notebook's parameters; `recorded` names a file
-        of results already taken (by `watch` or the panel) to show instead of probing again."""
-        chosen = registry or default_registry()
+        of results already taken (by `watch` or the panel) to show instead of probing again;
+        `probe_path` names folders of the team's probes, as `--probe-path` does."""
+        chosen = registry or (load_registry(probe_path) if probe_path else default_registry())
+        taken = Recorded.load(recorded) if recorded else None
+        if taken is not None:
+            chosen = with_recorded_probes(chosen, taken)
         investigation = Investigation(resolve(values, chosen), load_history(history_dir), chosen)
-        return cls(
-            investigation, archive_dir=archive_dir, recorded=Recorded.load(recorded) if recorded else None
-        )
+        return cls(investigation, archive_dir=archive_dir, recorded=taken, interactive=interactive)
 
     def run(self) -> list[Result]:
         """Test every hypothesis, or take the recorded results when there are some."""
         if self.recorded is not None:
-            self.investigation.take(self.recorded.results, self.recorded.rounds)
+            recorded = self.recorded
+            self.investigation.take(recorded.latest, recorded.rounds, recorded.queries)
             return self.investigation.results
         return self.investigation.run()
 
+    # Changing the investigation from a cell
+
+    def add_hypothesis(
+        self, title: str, probe: str | Probe, *, target: str = "", params: Mapping[str, Any] | None = None
+    ) -> int:
+        """Add a hypothesis mid-incident; see `Investigation.add_hypothesis`."""
+        return self.investigation.add_hypothesis(title, probe, target=target, params=params)
+
+    def query(
+        self,
+        target: str,
+        statement: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        title: str = "",
+        hypothesis: str = "",
+    ) -> QueryRecord:
+        """Run one read-only statement, show its rows and keep it as evidence."""
+        from IPython.display import HTML, display
+
+        record = self.investigation.query(target, statement, params, title=title, hypothesis=hypothesis)
+        display(HTML(query_html(record)))
+        return record
+
+    # Saving and the panel
+
     def save_to_archive(self) -> RunOutcome:
-        """Archive the current state as a new run of this incident, rendered by papermill."""
+        """Archive the current state as a new run of this incident, rendered by papermill from
+        the recorded results (so that it needs no probe to run again)."""
         from incident_lab.archive.execute import run_investigation
         from incident_lab.archive.remote import open_archive
 
@@ -111,44 +180,83 @@ class InvestigationNotebook:
             open_archive(self.archive_dir or None),
             progress=False,
             registry=state.registry,
-            recorded=Recorded(list(state.results), list(state.rounds)),
+            recorded=Recorded.of(state),
         )
 
     def panel(self, interactive: bool = True) -> InvestigationPanel | None:
         """Show the interactive panel in JupyterLab; under papermill (not interactive), nothing."""
         if not interactive:
             return None
+        from IPython.display import display
+
         from incident_lab.render.panel import InvestigationPanel
 
         shown = InvestigationPanel(self.investigation, self.save_to_archive)
-        _display(shown.widget)
+        display(shown.widget)
         return shown
 
     # The template's sections
 
+    def _section(self, render: Section) -> None:
+        if not self.interactive:
+            show(render(self.investigation))
+            return
+        import ipywidgets
+        from IPython.display import display
+
+        view = ipywidgets.Output()
+        self._draw(render, view)
+        display(view)
+        self._views.append((render, view))
+
+    def _draw(self, render: Section, view: ipywidgets.Output) -> None:
+        # Setting the outputs (rather than printing into the view) works from any callback
+        # and replaces what was there, in the front end and in the kernel alike.
+        drawn = []
+        for output in render(self.investigation):
+            data, metadata = output_data(output)
+            drawn.append({"output_type": "display_data", "data": data, "metadata": metadata})
+        view.outputs = tuple(drawn)
+
+    def _changed(self, change: Change) -> None:
+        if self._refresh_due or self._loop is None or not self._views:
+            return
+        self._refresh_due = True
+        loop = self._loop
+        loop.call_soon_threadsafe(loop.call_later, REFRESH_DELAY_SECONDS, self.refresh)
+
+    def refresh(self) -> None:
+        """Redraw every section shown, from the investigation as it stands."""
+        self._refresh_due = False
+        for render, view in self._views:
+            self._draw(render, view)
+
     def header(self) -> None:
-        show(sections.header(self.investigation))
+        self._section(sections.header)
+
+    def summary(self) -> None:
+        self._section(sections.summary)
 
     def immediate_actions(self) -> None:
-        show(sections.immediate_actions(self.investigation))
+        self._section(sections.immediate_actions)
 
     def symptoms(self) -> None:
-        show(sections.symptoms(self.investigation))
+        self._section(sections.symptoms)
 
     def timeline(self) -> None:
-        show(sections.timeline(self.investigation))
+        self._section(sections.timeline)
 
     def overview(self) -> None:
-        show(sections.overview(self.investigation))
+        self._section(sections.overview)
 
     def hypotheses(self) -> None:
-        show(sections.hypotheses(self.investigation))
+        self._section(sections.hypotheses)
 
     def metrics_over_time(self) -> None:
-        show(sections.metrics_over_time(self.investigation))
+        self._section(sections.metrics_over_time)
 
     def resolution(self) -> None:
-        show(sections.resolution(self.investigation))
+        self._section(sections.resolution)
 
     def review(self) -> None:
-        show(sections.review(self.investigation))
+        self._section(sections.review)

@@ -206,6 +206,51 @@ class Probe:
         return bound
 
 
+TYPES_BY_NAME = {"int": int, "float": float, "bool": bool, "str": str, "list[str]": list}
+
+
+def describe_probe(probe: Probe) -> dict[str, Any]:
+    """What a probe is, as JSON: enough to show its results where the probe cannot be loaded."""
+    return {
+        "id": probe.id,
+        "hypothesis": probe.hypothesis,
+        "test": probe.test,
+        "target": probe.target_kind,
+        "budget_seconds": probe.budget_seconds,
+        "params": [
+            {"name": p.name, "type": p.type_name, "default": p.default, "doc": p.doc}
+            for p in probe.params
+            if p.name != BUDGET_PARAM
+        ],
+    }
+
+
+def recorded_probe(description: Mapping[str, Any]) -> Probe:
+    """A probe known only by its description (see `describe_probe`): its results show as
+    recorded, but it cannot run, and says so."""
+
+    def cannot_run(*_: Any, **__: Any) -> Finding:
+        return inconclusive(
+            f"probe {description['id']} was defined where its results were recorded; it cannot run here"
+        )
+
+    params = tuple(
+        Param(p["name"], TYPES_BY_NAME.get(p["type"], str), p["default"], p["doc"])
+        for p in description["params"]
+    )
+    budget = float(description["budget_seconds"])
+    budget_param = Param(BUDGET_PARAM, float, budget, "the most time the probe may take, in seconds")
+    return Probe(
+        description["id"],
+        description["hypothesis"],
+        description["test"],
+        description["target"],
+        cannot_run,
+        (*params, budget_param),
+        budget,
+    )
+
+
 def probe(
     id: str,
     *,
@@ -252,6 +297,50 @@ def _params_of(function: Callable[..., Finding], probe_id: str) -> tuple[Param, 
     return tuple(params)
 
 
+@dataclass
+class Attempt:
+    """What happened to work run against a target within a budget: its value, or the error
+    it raised, or that it overran (then its session was cancelled); and the session's test."""
+
+    value: Any = None
+    error: BaseException | None = None
+    overran: bool = False
+    tested: tuple[str, ...] = ()
+
+
+def attempt(target: Any, probe: Probe | None, budget: float, work: Callable[[Any], Any]) -> Attempt:
+    """Open the target's session and run `work(session)` in a worker, waiting at most
+    `budget` seconds; nothing that happens there reaches the caller as an exception."""
+    outcome = Attempt()
+    session_holder: list[Any] = []
+
+    def run() -> None:
+        try:
+            with target.session(probe, budget) as session:
+                session_holder.append(session)
+                outcome.value = work(session)
+        except BaseException as error:  # work against a live system must never take its caller down
+            outcome.error = error
+
+    worker = threading.Thread(target=run, name=f"probe {probe.id if probe else 'query'}", daemon=True)
+    worker.start()
+    worker.join(budget)
+    session = session_holder[0] if session_holder else None
+    if worker.is_alive():
+        outcome.overran = True
+        if session is not None:
+            session.cancel()
+    if session is not None:
+        outcome.tested = tuple(session.tested)
+    return outcome
+
+
+def describe_error(error: BaseException) -> str:
+    """An error as the one line a result shows, with anything secret masked."""
+    detail = scrub(str(error)).strip() or type(error).__name__
+    return f"{type(error).__name__}: {detail}"
+
+
 def run_probe(
     probe: Probe,
     target: Any,
@@ -267,38 +356,20 @@ def run_probe(
     probe_params = {name: value for name, value in bound.items() if name != BUDGET_PARAM}
     started = utc_now()
     clock = time.monotonic()
-    outcome: dict[str, Any] = {}
-    session_holder: list[Any] = []
-
-    def work() -> None:
-        try:
-            with target.session(probe, budget) as session:
-                session_holder.append(session)
-                outcome["finding"] = probe.function(session, **probe_params)
-        except BaseException as error:  # a probe must never take its caller down
-            outcome["error"] = error
-
-    worker = threading.Thread(target=work, name=f"probe {probe.id}", daemon=True)
-    worker.start()
-    worker.join(budget)
-    session = session_holder[0] if session_holder else None
-    if worker.is_alive():
-        if session is not None:
-            session.cancel()
+    tried = attempt(target, probe, budget, lambda session: probe.function(session, **probe_params))
+    error: str | None = None
+    if tried.overran:
         finding = inconclusive(f"the probe did not finish within its budget of {budget:g} s")
-        error: str | None = f"timeout: no answer within {budget:g} s"
-    elif "error" in outcome:
-        problem = outcome["error"]
-        detail = scrub(str(problem)).strip() or type(problem).__name__
-        finding = inconclusive(f"could not test: {detail.splitlines()[0]}")
-        error = f"{type(problem).__name__}: {detail}"
+        error = f"timeout: no answer within {budget:g} s"
+    elif tried.error is not None:
+        error = describe_error(tried.error)
+        finding = inconclusive(f"could not test: {error.partition(': ')[2].splitlines()[0]}")
         log.info("probe %s on %s failed: %s", probe.id, target.label, error)
-    elif not isinstance(outcome["finding"], Finding):
-        finding = inconclusive(f"the probe returned {type(outcome['finding']).__name__}, not a verdict")
+    elif not isinstance(tried.value, Finding):
+        finding = inconclusive(f"the probe returned {type(tried.value).__name__}, not a verdict")
         error = f"TypeError: probe {probe.id} must return confirmed(…), refuted(…) or inconclusive(…)"
     else:
-        finding = outcome["finding"]
-        error = None
+        finding = tried.value
     duration_ms = round((time.monotonic() - clock) * 1000, 1)
     observed = format_time(utc_now())
     return Result(
@@ -306,7 +377,7 @@ def run_probe(
         hypothesis=hypothesis or probe.hypothesis,
         verdict=finding.verdict,
         summary=scrub(finding.summary),
-        test=scrub("\n\n".join(session.tested)) if session is not None else "",
+        test=scrub("\n\n".join(tried.tested)),
         target=target.label,
         started_at=format_time(started),
         duration_ms=duration_ms,

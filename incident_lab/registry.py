@@ -57,6 +57,13 @@ class Registry:
                 f"target kind {kind.name} is defined twice: by {existing[1]} and by {source}"
             )
 
+    def copy(self) -> Registry:
+        """A registry with the same probes and kinds, to which more can be added apart."""
+        copied = Registry()
+        copied._probes = dict(self._probes)
+        copied._kinds = dict(self._kinds)
+        return copied
+
     def add_objects(self, values: Iterable[object], source: str) -> None:
         """Every probe and kind among `values` (a module's names, an entry point's list)."""
         for value in values:

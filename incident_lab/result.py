@@ -228,3 +228,50 @@ class Result:
 
     def __repr__(self) -> str:
         return scrub(f"<Result {self.probe} {self.label} on {self.target}: {self.summary}>")
+
+
+@dataclass(frozen=True)
+class QueryRecord:
+    """An ad-hoc read-only statement run during an investigation, kept as evidence: what
+    ran, where, when, for how long, and its rows (bounded) or its error."""
+
+    title: str
+    statement: str
+    target: str  # the target's redacted label
+    target_name: str
+    started_at: str
+    duration_ms: float
+    rows: Table
+    error: str | None = None
+    hypothesis: str = ""  # the hypothesis it was run for, if any
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {
+            "title": self.title,
+            "statement": self.statement,
+            "target": self.target,
+            "target_name": self.target_name,
+            "started_at": self.started_at,
+            "duration_ms": self.duration_ms,
+            "rows": self.rows.to_dict(),
+            "error": self.error,
+            "hypothesis": self.hypothesis,
+            "params": self.params,
+        }
+        return scrub_value(data)  # type: ignore[return-value]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> QueryRecord:
+        return cls(
+            title=data["title"],
+            statement=data["statement"],
+            target=data["target"],
+            target_name=data.get("target_name", ""),
+            started_at=data["started_at"],
+            duration_ms=data["duration_ms"],
+            rows=Table.from_dict(data["rows"]),
+            error=data.get("error"),
+            hypothesis=data.get("hypothesis", ""),
+            params=dict(data.get("params", {})),
+        )

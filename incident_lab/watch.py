@@ -91,6 +91,6 @@ def watch(
         archive,
         progress=False,
         registry=investigation.registry,
-        recorded=Recorded(list(investigation.results), list(investigation.rounds)),
+        recorded=Recorded.of(investigation),
     )
     return WatchOutcome(rounds, cleared, interrupted, archived)

@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from html import escape
@@ -30,7 +30,7 @@ from incident_lab.investigation.params import InvestigationParams, resolve
 from incident_lab.kinds import SECRETS_VARIABLE, target_spec
 from incident_lab.redaction import scrub, scrub_value
 from incident_lab.registry import Registry
-from incident_lab.result import Result, format_time, utc_now
+from incident_lab.result import QueryRecord, Result, format_time, utc_now
 from incident_lab.runner import default_registry
 from incident_lab.verdict import count_verdicts
 
@@ -153,10 +153,14 @@ def write_metrics(path: Path, history: IncidentHistory) -> None:
 
 
 def prepare_notebook(
-    values: Mapping[str, Any], archive: Archive, registry: Registry | None = None
+    values: Mapping[str, Any],
+    archive: Archive,
+    registry: Registry | None = None,
+    probe_path: Sequence[str] = (),
 ) -> tuple[Path, dict[str, str]]:
     """The incident's own notebook, parameters injected and nothing executed (papermill's
-    prepare-only), in its archive folder; and the secrets kept out of it."""
+    prepare-only), in its archive folder; and the secrets kept out of it. The team's probe
+    folders are written into it, so that its kernel knows their probes wherever it opens."""
     params, secrets = prepare(values, registry)
     folder_name = incident_folder_name(params.incident, params.date)
     incident_dir = archive.incident_dir(folder_name)
@@ -169,6 +173,7 @@ def prepare_notebook(
         "history_dir": str(incident_dir.resolve()),
         "archive_dir": str(archive.root.resolve()),
         "interactive": True,
+        "probe_path": [str(Path(folder).resolve()) for folder in probe_path],
     }
     error = execute_template(notebook, parameters, progress=False, prepare_only=True)
     if error:
@@ -183,10 +188,11 @@ def write_run_files(
     earlier: IncidentHistory,
     rounds: list[Round],
     results: list[Result],
+    queries: list[QueryRecord],
     error: str | None,
 ) -> None:
-    """results.json (results, this run's rounds, the incident's timeline), metrics.csv, charts
-    and the report."""
+    """results.json (results, queries, this run's rounds, the incident's timeline),
+    metrics.csv, charts and the report."""
     history = earlier.then(*rounds)
     document = {
         "incident": params.notebook_parameters(),
@@ -195,6 +201,7 @@ def write_run_files(
         "started_at": min((r.started_at for r in results), default=format_time(utc_now())),
         "finished_at": format_time(utc_now()),
         "results": [r.to_dict() for r in results],
+        "queries": [q.to_dict() for q in queries],
         "timeline": [entry.to_dict() for entry in history.timeline()],
         "rounds": [r.to_dict() for r in rounds],
     }
@@ -204,14 +211,19 @@ def write_run_files(
     render_report(notebook, staged / "report.html")
 
 
-def write_failure_files(staged: Path, params: InvestigationParams, results: list[Result], error: str) -> None:
-    """What can still be written when the report could not be: the results and the error."""
+def write_failure_files(
+    staged: Path, params: InvestigationParams, results: list[Result], recorded: Recorded | None, error: str
+) -> None:
+    """What can still be written when the report could not be: the results, what was
+    recorded, and the error."""
     document = {
         "incident": params.notebook_parameters(),
         "outcome": "failed",
         "error": error,
         "finished_at": format_time(utc_now()),
         "results": [r.to_dict() for r in results],
+        "queries": [q.to_dict() for q in recorded.queries] if recorded else [],
+        "rounds": [r.to_dict() for r in recorded.rounds] if recorded else [],
     }
     write_json(staged / RESULTS, document)
     page = f"<!DOCTYPE html><title>{escape(params.incident)}</title><h1>{escape(params.incident)}</h1>"
@@ -267,14 +279,16 @@ def run_investigation(
         if not notebook.exists():
             shutil.copyfile(str(TEMPLATE), notebook)
         scrub_notebook(notebook)
-        results: list[Result] = []
+        # What was recorded stands, even where the notebook that renders it failed.
+        results = [r for r in recorded.latest if r is not None] if recorded else []
         try:
-            results = read_results(notebook)
+            results = read_results(notebook) or results
             rounds = recorded.rounds if recorded else [Round(run_name, results, params.status)]
-            write_run_files(staged, notebook, params, earlier, rounds, results, error)
+            queries = recorded.queries if recorded else []
+            write_run_files(staged, notebook, params, earlier, rounds, results, queries, error)
         except Exception as problem:  # the executed notebook is evidence: archive it, marked failed
             error = "; ".join(filter(None, [error, f"archiving failed: {type(problem).__name__}: {problem}"]))
-            write_failure_files(staged, params, results, error)
+            write_failure_files(staged, params, results, recorded, error)
         write_json(staged / SUMMARY, run_summary(params, results, error))
         run_dir = archive.commit(staged, incident_dir)
     except BaseException:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from incident_lab.investigation.history import Round
-from incident_lab.result import SCHEMA_VERSION, Result
+from incident_lab.investigation.state import Investigation
+from incident_lab.probe import describe_probe
+from incident_lab.result import SCHEMA_VERSION, QueryRecord, Result
 
 MIME_TYPE = f"application/vnd.incident-lab.result.v{SCHEMA_VERSION}+json"
 MIME_TYPE_V1 = "application/vnd.incident-lab.result+json"
@@ -55,20 +57,41 @@ def read_results(path: str | Path) -> list[Result]:
 
 @dataclass(frozen=True)
 class Recorded:
-    """Results already taken, and the rounds that took them, handed to the notebook in a file."""
+    """What a session recorded, handed to the notebook papermill renders in a file: each
+    hypothesis's latest result (None where untested), the rounds, the queries, and a
+    description of every probe used, so that a probe the rendering kernel does not know
+    (one defined in a notebook cell) still renders."""
 
-    results: list[Result]
+    latest: list[Result | None]
     rounds: list[Round]
+    queries: list[QueryRecord] = field(default_factory=list)
+    probes: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, investigation: Investigation) -> Recorded:
+        """What an investigation has recorded so far."""
+        used = sorted({hypothesis.probe for hypothesis in investigation.hypotheses})
+        return cls(
+            investigation.latest_results,
+            list(investigation.rounds),
+            list(investigation.queries),
+            [describe_probe(investigation.registry.get(probe_id)) for probe_id in used],
+        )
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps({
-            "results": [r.to_dict() for r in self.results],
+            "latest": [r.to_dict() if r is not None else None for r in self.latest],
             "rounds": [r.to_dict() for r in self.rounds],
+            "queries": [q.to_dict() for q in self.queries],
+            "probes": self.probes,
         }))  # fmt: skip
 
     @classmethod
     def load(cls, path: str | Path) -> Recorded:
         data = json.loads(Path(path).read_text())
         return cls(
-            [Result.from_dict(r) for r in data["results"]], [Round.from_dict(r) for r in data["rounds"]]
+            [Result.from_dict(r) if r is not None else None for r in data["latest"]],
+            [Round.from_dict(r) for r in data["rounds"]],
+            [QueryRecord.from_dict(q) for q in data.get("queries", [])],
+            list(data.get("probes", [])),
         )

@@ -201,3 +201,31 @@ def _complete(hypothesis: Hypothesis, targets: dict[str, TargetSpec], registry: 
     targets[name] = replace(spec, kind=kind)
     registry.kind(kind).target(spec.reference)
     return Hypothesis(hypothesis.title or probe.hypothesis, probe.id, explicit, name)
+
+
+def with_hypothesis(
+    params: InvestigationParams, hypothesis: Hypothesis, registry: Registry
+) -> InvestigationParams:
+    """The parameters with one more hypothesis, checked as those given at the start are."""
+    specs = {
+        name: target_spec(name, written, registry.kind_names) for name, written in params.targets.items()
+    }
+    added = _complete(hypothesis, specs, registry)
+    targets = {name: spec.written for name, spec in specs.items()}
+    return replace(params, hypotheses=(*params.hypotheses, added), targets=targets)
+
+
+def with_probe_params(
+    params: InvestigationParams, index: int, values: Mapping[str, Any], registry: Registry
+) -> InvestigationParams:
+    """The parameters with hypothesis `index`'s probe parameters replaced by `values` (checked)."""
+    hypothesis = params.hypotheses[index]
+    probe = registry.get(hypothesis.probe)
+    bound = probe.bind(values)
+    # A value equal to the probe's default is no choice of the user's: it is left out.
+    explicit = {
+        name: value for name, value in bound.items() if name in values and value != probe.param(name).default
+    }
+    hypotheses = list(params.hypotheses)
+    hypotheses[index] = replace(hypothesis, params=explicit)
+    return replace(params, hypotheses=tuple(hypotheses))

@@ -26,13 +26,13 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from incident_lab.exceptions import TargetError
+from incident_lab.exceptions import TargetError, UsageError
 from incident_lab.redaction import scrub
 
 if TYPE_CHECKING:
     from incident_lab.charts import Chart
     from incident_lab.probe import Probe
-    from incident_lab.result import Result
+    from incident_lab.result import Result, Table
 
 # A secret given inside a target reference travels to the notebook's kernel here, as a
 # JSON object mapping the secret-free reference to its secret, never in the notebook's
@@ -53,7 +53,8 @@ class Session(Protocol):
 class Target(Protocol):
     label: str
 
-    def session(self, probe: Probe, budget_seconds: float) -> AbstractContextManager[Any]: ...
+    def session(self, probe: Probe | None, budget_seconds: float) -> AbstractContextManager[Any]:
+        """A session for `probe` (or, with None, for an ad-hoc statement) within the budget."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,11 @@ class TargetKind(ABC):
     def chart(self, result: Result) -> Chart | None:
         """A chart for a result of this kind whose probe draws none of its own."""
         return None
+
+    def query(self, session: Any, statement: str, params: Mapping[str, Any] | None, max_rows: int) -> Table:
+        """Run one ad-hoc read-only statement in a session of this kind: the rows, at most
+        `max_rows` of them, with the count of those left out."""
+        raise UsageError(f"targets of kind {self.name} take no ad-hoc statements")
 
     def target(self, reference: str) -> Target:
         """The target a reference names, reading `env:NAME` from the environment first."""

@@ -79,8 +79,12 @@ def result_picture(result: Result, registry: Registry, stem: str) -> Picture | N
 
 
 def metrics_over_time(points: Sequence[dict[str, Any]]) -> Picture | None:
-    """Small multiples, one per metric that was observed at two or more times."""
+    """Small multiples, one per metric observed at two or more times, on one shared UTC
+    time axis that each of them labels, so that a spike in one lines up with the others."""
+    import datetime as dt
+
     import pandas as pd
+    from matplotlib.dates import DateFormatter
 
     if not points:
         return None
@@ -91,13 +95,15 @@ def metrics_over_time(points: Sequence[dict[str, Any]]) -> Picture | None:
     series = [name for name in counts.index if counts[name] >= 2]
     if not series:
         return None
-    figure = Figure(figsize=(9, 2.2 * len(series)))
-    axes_list = figure.subplots(len(series), 1, squeeze=False)[:, 0]
+    figure = Figure(figsize=(9, 0.8 + 1.9 * len(series)), layout="constrained")
+    axes_list = figure.subplots(len(series), 1, squeeze=False, sharex=True)[:, 0]
     for axes, name in zip(axes_list, series, strict=True):
         data = frame[frame["series"] == name].sort_values("at")
         axes.plot(data["at"], data["value"].astype(float), marker="o")
         axes.set_title(name, fontsize=9)
         axes.set_ylabel(str(data["unit"].iloc[0]))
-    figure.autofmt_xdate()
+        axes.tick_params(axis="x", labelbottom=True, labelsize=8)
+        axes.xaxis.set_major_formatter(DateFormatter("%H:%M:%S", tz=dt.UTC))
+    axes_list[-1].set_xlabel("time (UTC)")
     figure.suptitle("Metrics over time (UTC)")
     return "metrics-over-time", png(figure)

@@ -7,10 +7,12 @@ from collections.abc import Sequence
 from html import escape
 
 from incident_lab.render.text import cell
-from incident_lab.result import JsonScalar, Result, Table
+from incident_lab.result import JsonScalar, QueryRecord, Result, Table
 from incident_lab.verdict import Verdict
 
 ROW_LIMIT = 50
+CELL_WIDTH = 120
+TREE_DEPTH = "depth"  # a column that makes an evidence table read as a tree
 
 
 def pill(text: str, colour: str) -> str:
@@ -30,6 +32,14 @@ def status_badge(verdict: Verdict) -> str:
     return pill(verdict.symptom_word, verdict.symptom_colour)
 
 
+def cell_html(value: JsonScalar, width: int = CELL_WIDTH) -> str:
+    """One escaped cell; long text is cut to one line, the whole of it a click away."""
+    whole = cell(value, width=10**9)
+    if len(whole) <= width:
+        return escape(whole)
+    return f"<details><summary>{escape(cell(value, width))}</summary>{escape(whole)}</details>"
+
+
 def table_html(
     columns: Sequence[str],
     rows: Sequence[Sequence[JsonScalar]],
@@ -37,17 +47,21 @@ def table_html(
     *,
     raw_columns: int = 0,
 ) -> str:
-    """An escaped HTML table; the first `raw_columns` columns hold HTML made by this module."""
+    """An escaped HTML table; the first `raw_columns` columns hold HTML made by this module.
+    A table with a `depth` column is a tree: its first column is indented by depth."""
+    depth_at = columns.index(TREE_DEPTH) if TREE_DEPTH in columns else None
     head = "".join(f"<th>{escape(column)}</th>" for column in columns)
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{value if index < raw_columns else escape(cell(value, 120))}</td>"
-            for index, value in enumerate(row)
-        )
-        + "</tr>"
-        for row in rows[:limit]
-    )
+
+    def row_html(row: Sequence[JsonScalar]) -> str:
+        cells = []
+        for index, value in enumerate(row):
+            text = value if index < raw_columns else cell_html(value)
+            if index == 0 and depth_at is not None and isinstance(row[depth_at], int) and row[depth_at]:
+                text = f'<span style="padding-left:{1.2 * row[depth_at]:.1f}em">└ {text}</span>'
+            cells.append(f'<td style="white-space:nowrap">{text}</td>' if index == 0 else f"<td>{text}</td>")
+        return "<tr>" + "".join(cells) + "</tr>"
+
+    body = "".join(row_html(row) for row in rows[:limit])
     more = f"<p><em>{len(rows) - limit} more rows in results.json</em></p>" if len(rows) > limit else ""
     return f'<table class="il-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}'
 
@@ -86,3 +100,17 @@ def result_html(result: Result) -> str:
         f"parameters <code>{escape(str(result.params))}</code></small></p></div>"
     )
     return "".join(parts)
+
+
+def query_html(query: QueryRecord) -> str:
+    """An ad-hoc query kept as evidence: what ran where and when, and its rows or its error."""
+    outcome = (
+        f"<p><strong>Error:</strong> <code>{escape(query.error)}</code></p>"
+        if query.error
+        else evidence_html(query.rows)
+    )
+    return (
+        f'<div class="il-query"><p><strong>Query: {escape(query.title)}</strong> on '
+        f"<code>{escape(query.target)}</code>, {escape(query.started_at)}, {query.duration_ms:.0f} ms</p>"
+        f"<pre>{escape(query.statement)}</pre>{outcome}</div>"
+    )

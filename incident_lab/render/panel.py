@@ -1,35 +1,53 @@
-"""The investigation panel: run, re-run and monitor hypotheses from JupyterLab.
+"""The investigation panel: run, re-run, monitor, add and change hypotheses from JupyterLab.
 
-One row per hypothesis (verdict badge, summary, time of the last run, a Run button
-and a toggle for its evidence), "Re-run all", a monitoring switch that re-runs every
-N seconds, a status selector, and "Save to archive". Probes run in a worker thread
-and the widgets are updated on the kernel's event loop, so the kernel stays free
-while a probe waits on a slow target.
+One row per hypothesis (verdict badge, summary, time of the last run, a mark while its
+probe runs, a Run button, its Evidence, and its parameters to edit and re-run),
+"Re-run all", a monitoring switch that starts a round every N seconds, a status
+selector, "+ Hypothesis" (a probe from the catalogue, one of the incident's targets,
+and the probe's parameters as fields), "Save to archive", and the timeline.
+
+The panel never holds results of its own: every row is drawn from the investigation's
+latest result whenever the investigation says it changed, whichever route changed it
+(a button here, a monitoring round, a cell calling the API), so that badge, summary,
+time and evidence always come from the same result. Probes run in worker threads and
+results are recorded on the kernel's event loop, so the kernel stays free while a
+probe waits on a slow target; each row is drawn as soon as its own probe answers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from html import escape
 from pathlib import Path
 from typing import Any, Protocol
 
 import ipywidgets as widgets
 
+from incident_lab.exceptions import UsageError
+from incident_lab.investigation.history import Round, clock, hypothesis_key
 from incident_lab.investigation.params import STATUSES
-from incident_lab.investigation.state import Investigation
+from incident_lab.investigation.state import MAX_PROBES_AT_ONCE, Change, Investigation
+from incident_lab.kinds import target_spec
+from incident_lab.probe import BUDGET_PARAM, Param, Probe
 from incident_lab.render import figures
 from incident_lab.render.html import badge, pill, result_html
 from incident_lab.result import Result
+from incident_lab.verdict import Verdict
+from incident_lab.wording import hypothesis_letter
 
-RUNNING = pill("Running", "#1565c0")
+RUNNING = '<span class="il-running" style="color:#1565c0;font-size:smaller">● running</span>'
+NOT_RUN = pill("not run", "#9e9e9e")
 DEFAULT_EVERY_SECONDS = 30
+TIMELINE_RUNS_SHOWN = 10
 
 
 class SavedRun(Protocol):
     completed: bool
+    error: str | None
 
     @property
     def report(self) -> Path: ...
@@ -39,45 +57,211 @@ def css_name(probe_id: str) -> str:
     return probe_id.replace(".", "-")
 
 
+def param_field(param: Param, value: Any) -> widgets.Widget:
+    """An input for one probe parameter, showing its value and, on hover, its meaning."""
+    style = {"description_width": "initial"}
+    common: dict[str, Any] = {"description": param.name, "tooltip": param.doc, "style": style}
+    if param.type is bool:
+        return widgets.Checkbox(value=bool(value), indent=False, **common)
+    if param.one_of is not None:
+        return widgets.Dropdown(options=param.one_of.choices, value=value, **common)
+    if param.type is list:
+        return widgets.Text(value=", ".join(value), **common)
+    # Numbers as text: the probe's own coercion and bounds check them, with its messages.
+    return widgets.Text(value="" if value is None else str(value), **common)
+
+
+class ParamForm:
+    """Fields for a probe's parameters; `values()` gives them as typed, to be checked by the probe."""
+
+    def __init__(self, probe: Probe, given: dict[str, Any]) -> None:
+        self.probe = probe
+        self.fields = {
+            p.name: param_field(p, given.get(p.name, p.default))
+            for p in probe.params
+            if p.name != BUDGET_PARAM
+        }
+        self.widget = widgets.VBox(list(self.fields.values()))
+
+    def values(self) -> dict[str, Any]:
+        return {name: field.value for name, field in self.fields.items()}
+
+
 class HypothesisRow:
     def __init__(self, panel: InvestigationPanel, index: int) -> None:
-        hypothesis = panel.investigation.params.hypotheses[index]
+        hypothesis = panel.investigation.hypotheses[index]
+        self.panel = panel
         self.index = index
-        self.registry = panel.investigation.registry
-        self.badge = widgets.HTML(RUNNING)
-        self.summary = widgets.HTML(layout=widgets.Layout(width="45%"))
-        self.when = widgets.Label("not run", layout=widgets.Layout(width="110px"))
-        self.run_button = widgets.Button(description="Run", icon="play", layout=widgets.Layout(width="80px"))
-        self.run_button.add_class(f"il-run-{css_name(hypothesis.probe)}")
-        self.badge.add_class(f"il-badge-{css_name(hypothesis.probe)}")
-        self.toggle = widgets.ToggleButton(description="Evidence", layout=widgets.Layout(width="100px"))
-        self.details = widgets.Output(layout=widgets.Layout(display="none"))
-        self.run_button.on_click(lambda _: panel.schedule(panel.rerun(index)))
-        self.toggle.observe(self._toggled, names="value")
-        title = widgets.HTML(
-            f"<strong>{escape(hypothesis.title)}</strong>", layout=widgets.Layout(width="25%")
+        self.badge = widgets.HTML(NOT_RUN)
+        self.summary = widgets.HTML(layout=widgets.Layout(width="42%"))
+        self.when = widgets.Label("not run", layout=widgets.Layout(width="95px"))
+        self.running = widgets.HTML("", layout=widgets.Layout(width="75px"))
+        self.run_button = widgets.Button(description="Run", icon="play", layout=widgets.Layout(width="70px"))
+        self.toggle = widgets.ToggleButton(description="Evidence", layout=widgets.Layout(width="95px"))
+        self.edit = widgets.ToggleButton(description="Parameters", layout=widgets.Layout(width="105px"))
+        self.evidence = widgets.HTML(layout=widgets.Layout(display="none"))
+        self.form = ParamForm(panel.investigation.registry.get(hypothesis.probe), hypothesis.params)
+        self.apply = widgets.Button(description="Apply and run", icon="check")
+        self.form_message = widgets.HTML()
+        self.editor = widgets.VBox(
+            [self.form.widget, widgets.HBox([self.apply, self.form_message])],
+            layout=widgets.Layout(display="none"),
         )
-        line = widgets.HBox([self.badge, title, self.summary, self.when, self.run_button, self.toggle])
-        self.widget = widgets.VBox([line, self.details])
+        letter = hypothesis_letter(index).lower()
+        roles = {
+            "run": self.run_button,
+            "badge": self.badge,
+            "evidence": self.evidence,
+            "evidence-toggle": self.toggle,
+            "params-toggle": self.edit,
+            "running": self.running,
+            "summary": self.summary,
+        }
+        for role, widget in roles.items():
+            widget.add_class(f"il-{role}-{css_name(hypothesis.probe)}")
+            widget.add_class(f"il-{role}-{letter}")
+        self.run_button.on_click(lambda _: panel.start(self.index))
+        self.apply.on_click(lambda _: self._apply())
+        self.toggle.observe(self._toggled, names="value")
+        self.edit.observe(lambda change: self._show(self.editor, change["new"]), names="value")
+        title = widgets.HTML(
+            f"<strong>{hypothesis_letter(index)}. {escape(hypothesis.title)}</strong>",
+            layout=widgets.Layout(width="22%"),
+        )
+        line = widgets.HBox(
+            [
+                self.badge,
+                title,
+                self.summary,
+                self.when,
+                self.running,
+                self.run_button,
+                self.toggle,
+                self.edit,
+            ]
+        )
+        self.widget = widgets.VBox([line, self.editor, self.evidence])
+        self._evidence_stale = True
+
+    @staticmethod
+    def _show(widget: widgets.Widget, shown: bool) -> None:
+        widget.layout.display = "block" if shown else "none"
 
     def _toggled(self, change: dict[str, Any]) -> None:
-        self.details.layout.display = "block" if change["new"] else "none"
+        if change["new"] and self._evidence_stale:
+            self._draw_evidence()
+        self._show(self.evidence, change["new"])
 
-    def running(self) -> None:
-        self.badge.value = RUNNING
+    def set_running(self, running: bool) -> None:
+        self.running.value = RUNNING if running else ""
 
-    def show(self, result: Result) -> None:
-        from IPython.display import HTML, Image, display
-
+    def show(self) -> None:
+        """Draw the row from its hypothesis's latest result: badge, summary, time and
+        evidence all from that one result."""
+        result = self.panel.investigation.latest(self.index)
+        if result is None:
+            return
         self.badge.value = badge(result.verdict)
         self.summary.value = escape(result.summary)
         self.when.value = result.started_at[11:19] + " UTC"
-        self.details.clear_output()
-        with self.details:
-            display(HTML(result_html(result)))
-            picture = figures.result_picture(result, self.registry, "chart")
-            if picture is not None:
-                display(Image(data=picture[1]))
+        self._evidence_stale = True
+        if self.toggle.value:
+            self._draw_evidence()
+
+    def _draw_evidence(self) -> None:
+        # Drawn only when shown: a chart costs more than the badge, which must change at once.
+        result = self.panel.investigation.latest(self.index)
+        self._evidence_stale = False
+        self.evidence.value = evidence_html(self.panel.investigation, result) if result is not None else ""
+
+    def _apply(self) -> None:
+        try:
+            self.panel.investigation.change_params(self.index, self.form.values())
+        except UsageError as error:
+            self.form_message.value = f'<span style="color:#c62828">{escape(str(error))}</span>'
+            return
+        self.form_message.value = ""
+        self.panel.start(self.index)
+
+
+def evidence_html(investigation: Investigation, result: Result) -> str:
+    """A result's evidence and chart, and nothing but that result's: when it no longer
+    confirms the hypothesis, when it last did is said in words (the report keeps that
+    evidence), so that the pane never shows an old blocking tree under a new badge."""
+    parts = []
+    confirmed = investigation.with_current().confirmations().get(hypothesis_key(result))
+    if confirmed is not None and result.verdict is not Verdict.TRUE:
+        cleared = f", cleared at {clock(confirmed.cleared_at)}" if confirmed.cleared_at else ""
+        parts.append(f"<p><em>Confirmed earlier: at {clock(confirmed.result.started_at)}{cleared}.</em></p>")
+    parts.append(result_html(result))
+    picture = figures.result_picture(result, investigation.registry, "chart")
+    if picture is not None:
+        parts.append(f'<img alt="chart" src="data:image/png;base64,{base64.b64encode(picture[1]).decode()}">')
+    return "".join(parts)
+
+
+class HypothesisForm:
+    """ "+ Hypothesis": a probe from the catalogue, a target of the incident's, a title, and the
+    probe's parameters, checked before anything runs."""
+
+    def __init__(self, panel: InvestigationPanel) -> None:
+        self.panel = panel
+        registry = panel.investigation.registry
+        self.probe = widgets.Dropdown(
+            options=[(f"{p.id} — {p.hypothesis}", p.id) for p in registry],
+            description="Probe",
+            layout=widgets.Layout(width="70%"),
+        )
+        self.target = widgets.Dropdown(description="Target")
+        self.title = widgets.Text(description="Title", layout=widgets.Layout(width="70%"))
+        self.params = widgets.VBox()
+        self.add = widgets.Button(description="Add and run", icon="plus")
+        self.message = widgets.HTML()
+        for widget, role in ((self.probe, "probe"), (self.target, "target"), (self.title, "title")):
+            widget.add_class(f"il-form-{role}")
+        self.add.add_class("il-add-hypothesis")
+        self.message.add_class("il-form-message")
+        self.probe.observe(lambda _: self._probe_chosen(), names="value")
+        self.add.on_click(lambda _: self._add())
+        self.widget = widgets.VBox(
+            [self.probe, self.target, self.title, self.params, widgets.HBox([self.add, self.message])]
+        )
+        self._form: ParamForm | None = None
+        self._probe_chosen()
+
+    def _probe_chosen(self) -> None:
+        registry = self.panel.investigation.registry
+        if self.probe.value is None:
+            return
+        chosen = registry.get(self.probe.value)
+        kinds = registry.kind_names
+        targets = self.panel.investigation.params.targets
+        fitting = [
+            name
+            for name, written in targets.items()
+            if target_spec(name, written, kinds).kind in (chosen.target_kind, "")
+        ]
+        self.target.options = fitting
+        self.title.placeholder = chosen.hypothesis
+        self._form = ParamForm(chosen, {})
+        self.params.children = [self._form.widget]
+
+    def _add(self) -> None:
+        if self._form is None or self.probe.value is None:
+            return
+        chosen = self.panel.investigation.registry.get(self.probe.value)
+        defaults = {p.name: p.default for p in chosen.params}
+        given = {name: value for name, value in self._form.values().items() if value != defaults.get(name)}
+        try:
+            index = self.panel.investigation.add_hypothesis(
+                self.title.value.strip(), self.probe.value, target=self.target.value or "", params=given
+            )
+        except UsageError as error:
+            self.message.value = f'<span style="color:#c62828">{escape(str(error))}</span>'
+            return
+        self.message.value = f"added as hypothesis {hypothesis_letter(index)}"
+        self.title.value = ""
+        self.panel.start(index)
 
 
 class InvestigationPanel:
@@ -87,7 +271,10 @@ class InvestigationPanel:
     def __init__(self, investigation: Investigation, save: Callable[[], SavedRun]) -> None:
         self.investigation = investigation
         self._save = save
-        self.rows = [HypothesisRow(self, index) for index in range(len(investigation.params.hypotheses))]
+        self._pool = ThreadPoolExecutor(MAX_PROBES_AT_ONCE, thread_name_prefix="incident_lab_panel")
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._monitor_task: asyncio.Task[None] | None = None
+        self.rows: list[HypothesisRow] = []
         self.rerun_all_button = widgets.Button(description="Re-run all", icon="refresh")
         self.monitoring = widgets.ToggleButton(description="Monitor", icon="eye", value=False)
         self.every = widgets.BoundedIntText(
@@ -101,93 +288,169 @@ class InvestigationPanel:
             options=STATUSES, value=investigation.params.status, description="Status"
         )
         self.save_button = widgets.Button(description="Save to archive", icon="save")
+        self.add_toggle = widgets.ToggleButton(description="+ Hypothesis")
+        self.form = HypothesisForm(self)
+        self.form.widget.layout.display = "none"
         self.message = widgets.HTML()
         self.timeline = widgets.HTML()
-        self.rerun_all_button.on_click(lambda _: self.schedule(self.rerun_all()))
+        self.rows_box = widgets.VBox()
+        self.rerun_all_button.on_click(lambda _: self.rerun_all())
         self.save_button.on_click(lambda _: self.schedule(self.save()))
         self.monitoring.observe(self._monitoring_changed, names="value")
-        self.status.observe(lambda change: self.set_status(change["new"]), names="value")
-        self._monitor_task: asyncio.Task[None] | None = None
+        self.status.observe(lambda change: self.investigation.set_status(change["new"]), names="value")
+        self.add_toggle.observe(
+            lambda change: setattr(self.form.widget.layout, "display", "block" if change["new"] else "none"),
+            names="value",
+        )
+        for widget, role in (
+            (self.add_toggle, "add-toggle"),
+            (self.monitoring, "monitor"),
+            (self.every, "every"),
+            (self.save_button, "save"),
+            (self.rerun_all_button, "rerun-all"),
+            (self.message, "message"),
+            (self.timeline, "timeline"),
+        ):
+            widget.add_class(f"il-{role}")
         self.widget = widgets.VBox(
             [
                 widgets.HBox(
-                    [self.rerun_all_button, self.monitoring, self.every, self.status, self.save_button]
+                    [
+                        self.rerun_all_button,
+                        self.monitoring,
+                        self.every,
+                        self.status,
+                        self.add_toggle,
+                        self.save_button,
+                    ]
                 ),
-                *(row.widget for row in self.rows),
+                self.rows_box,
+                self.form.widget,
                 self.message,
                 self.timeline,
             ]
         )
-        for row, result in zip(self.rows, investigation.results, strict=False):
-            row.show(result)
+        for index in range(len(investigation.hypotheses)):
+            self._add_row(index)
+        investigation.on_change(self._changed)
         self.show_timeline()
 
     @staticmethod
-    def schedule(action: Awaitable[Any]) -> asyncio.Task[Any]:
+    def schedule(action: Any) -> asyncio.Task[Any]:
         return asyncio.ensure_future(action)
 
-    async def _in_worker(self, function: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(None, function, *args)
+    def _add_row(self, index: int) -> None:
+        row = HypothesisRow(self, index)
+        self.rows.append(row)
+        self.rows_box.children = [*self.rows_box.children, row.widget]
+        row.show()
 
-    async def rerun(self, index: int) -> Result:
-        self.rows[index].running()
-        result = await self._in_worker(self.investigation.run_hypothesis, index)
-        self.investigation.record(index, result)
-        self.rows[index].show(result)
+    def _changed(self, change: Change) -> None:
+        if change.what == "hypothesis" and change.index is not None:
+            self._add_row(change.index)
+        elif change.what == "result" and change.index is not None:
+            self.rows[change.index].show()
+        elif change.what == "all":
+            for row in self.rows:
+                row.show()
+        elif change.what == "status" and self.status.value != self.investigation.params.status:
+            self.status.value = self.investigation.params.status
         self.show_timeline()
-        return result
 
-    async def rerun_all(self, label: str = "re-run all") -> list[Result]:
-        for row in self.rows:
-            row.running()
-        count = len(self.rows)
-        results = list(
-            await asyncio.gather(
-                *(self._in_worker(self.investigation.run_hypothesis, i) for i in range(count))
-            )
-        )
-        self.investigation.record_all(results, label)
-        for row, result in zip(self.rows, results, strict=True):
-            row.show(result)
-        self.show_timeline()
-        return results
+    # Running
 
-    def set_status(self, status: str) -> None:
-        self.investigation.set_status(status)
-        self.show_timeline()
+    def start(self, index: int, round_: Round | None = None) -> asyncio.Task[None] | None:
+        """Run hypothesis `index`'s probe (recorded in `round_`, or as a re-run of its own),
+        unless it is running already; its row is marked while it runs, and only then."""
+        if index in self._in_flight:
+            return None
+        task = asyncio.ensure_future(self._run_row(index, round_))
+        self._in_flight[index] = task
+        return task
+
+    async def _run_row(self, index: int, round_: Round | None) -> None:
+        row = self.rows[index]
+        row.set_running(True)
+        try:
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(self._pool, self.investigation.run_hypothesis, index)
+            self.investigation.record(index, result, round_)
+        finally:
+            row.set_running(False)
+            self._in_flight.pop(index, None)
+
+    async def rerun(self, index: int) -> Result | None:
+        """Run one hypothesis now and wait for its result."""
+        task = self.start(index) or self._in_flight.get(index)
+        if task is not None:
+            await asyncio.shield(task)
+        return self.investigation.latest(index)
+
+    def rerun_all(self, label: str = "re-run all") -> list[asyncio.Task[None]]:
+        """Start every hypothesis not already running, as one round."""
+        round_ = self.investigation.begin_round(label)
+        return [task for index in range(len(self.rows)) if (task := self.start(index, round_)) is not None]
 
     async def monitor(self) -> None:
-        """Re-run every hypothesis every `every` seconds until the switch is turned off."""
-        round_number = 0
+        """A round every `every` seconds, start to start, until the switch is turned off; a
+        probe still running when its next round is due is not started twice."""
+        loop = asyncio.get_running_loop()
+        number = 0
         while self.monitoring.value:
-            round_number += 1
-            await self.rerun_all(f"monitoring round {round_number}")
-            await asyncio.sleep(self.every.value)
+            number += 1
+            started = loop.time()
+            self.rerun_all(f"monitoring round {number}")
+            await asyncio.sleep(max(0.0, started + self.every.value - loop.time()))
 
     def _monitoring_changed(self, change: dict[str, Any]) -> None:
         if change["new"] and self._monitor_task is None:
             self._monitor_task = self.schedule(self.monitor())
         elif not change["new"] and self._monitor_task is not None:
+            # Only the schedule stops: probes already running finish and are recorded.
             self._monitor_task.cancel()
             self._monitor_task = None
+
+    async def wait_for_probes(self) -> None:
+        """Until no probe started from the panel is running."""
+        while self._in_flight:
+            await asyncio.gather(*list(self._in_flight.values()), return_exceptions=True)
+
+    # Saving and the timeline
 
     async def save(self) -> None:
         self.message.value = "Saving to the archive…"
         try:
-            outcome = await self._in_worker(self._save)
+            outcome = await asyncio.get_running_loop().run_in_executor(self._pool, self._save)
         except Exception as error:  # shown in the panel; the investigation goes on
             self.message.value = f"<strong>Could not save:</strong> {escape(str(error))}"
             return
-        state = "saved" if outcome.completed else "saved, marked failed"
-        self.message.value = f"{state}: <code>{escape(str(outcome.report))}</code>"
+        if outcome.completed:
+            self.message.value = f"saved: <code>{escape(str(outcome.report))}</code>"
+        else:
+            reason = escape((outcome.error or "unknown").splitlines()[0])
+            where = escape(str(outcome.report))
+            self.message.value = f"<strong>Saved, marked failed:</strong> {reason} (<code>{where}</code>)"
 
     def show_timeline(self) -> None:
+        """The verdict changes, clearings, status changes and other events first (all of
+        them, newest first), then the latest probe rounds."""
         entries = self.investigation.with_current().timeline()
-        items = "".join(f"<li><code>{e.at[11:19]} UTC</code> {escape(e.text)}</li>" for e in entries[-15:])
-        self.timeline.value = f"<strong>Timeline</strong><ul>{items}</ul>"
+        events = [e for e in entries if e.kind != "run"]
+        runs = [e for e in entries if e.kind == "run"][-TIMELINE_RUNS_SHOWN:]
+
+        def items(chosen: list[Any]) -> str:
+            return "".join(
+                f"<li><code>{e.at[11:19]} UTC</code> {escape(e.text)}</li>" for e in reversed(chosen)
+            )
+
+        self.timeline.value = (
+            f"<strong>Timeline</strong><ul>{items(events) or '<li>no changes yet</li>'}</ul>"
+            f"<details><summary>latest rounds</summary><ul>{items(runs)}</ul></details>"
+        )
 
     def close(self) -> None:
         if self._monitor_task is not None:
             with contextlib.suppress(Exception):
                 self._monitor_task.cancel()
+        self._pool.shutdown(wait=False)
         self.widget.close()

@@ -12,10 +12,11 @@ import re
 from dataclasses import dataclass
 from html import escape
 
+from incident_lab.investigation.history import Confirmation, clock, hypothesis_key
 from incident_lab.investigation.state import Investigation
 from incident_lab.render import figures
-from incident_lab.render.html import status_badge, table_html
-from incident_lab.result import Result
+from incident_lab.render.html import query_html, result_html, status_badge, table_html
+from incident_lab.result import QueryRecord, Result
 from incident_lab.verdict import Verdict
 from incident_lab.wording import hypothesis_letter
 
@@ -64,6 +65,40 @@ def header(investigation: Investigation) -> list[Output]:
             f"**Commander:** {plain(p.commander) or '_unassigned_'}"
         )
     ]
+
+
+def summary(investigation: Investigation) -> list[Output]:
+    """A few lines a person can forward: what was confirmed, refuted, still unknown, and
+    what is being done."""
+    p = investigation.params
+    confirmations = investigation.with_current().confirmations()
+    now_true, cleared, refuted, unknown = [], [], [], []
+    for index, hypothesis in enumerate(investigation.hypotheses):
+        result = investigation.latest(index)
+        name = f"{hypothesis_letter(index)} {plain(hypothesis.title)}"
+        confirmed = confirmations.get(hypothesis_key(result)) if result is not None else None
+        if result is None:
+            unknown.append(f"{name} (not tested yet)")
+        elif result.verdict is Verdict.TRUE:
+            now_true.append(f"{name}: {plain(result.summary)}")
+        elif confirmed is not None:
+            cleared.append(
+                f"{name}: confirmed at {clock(confirmed.result.started_at)}"
+                + (f", cleared at {clock(confirmed.cleared_at)}" if confirmed.cleared_at else "")
+                + f" — {plain(confirmed.result.summary)}"
+            )
+        elif result.verdict is Verdict.FALSE:
+            refuted.append(name)
+        else:
+            unknown.append(f"{name} ({plain(result.summary)})")
+    lines = [f"**Summary** — status {p.status}, severity {p.severity}."]
+    lines += [f"- **Confirmed:** {item}" for item in now_true]
+    lines += [f"- **Confirmed earlier, now cleared:** {item}" for item in cleared]
+    if refuted:
+        lines.append(f"- **Refuted:** {'; '.join(refuted)}")
+    lines += [f"- **Still unknown:** {item}" for item in unknown]
+    lines.append(f"- **Being done:** {plain(p.action_taken) or '_no action recorded yet_'}")
+    return [Markdown("\n".join(lines))]
 
 
 def impact_results(investigation: Investigation) -> list[Result]:
@@ -117,21 +152,41 @@ def overview(investigation: Investigation) -> list[Output]:
     return [PictureOutput(figures.verdict_overview(investigation.results))] if investigation.results else []
 
 
+def confirmed_evidence(confirmation: Confirmation) -> Html:
+    """The evidence that confirmed a hypothesis that no longer holds, with its times."""
+    result = confirmation.result
+    cleared = f"; cleared at {clock(confirmation.cleared_at)}" if confirmation.cleared_at else ""
+    when = f"<strong>Confirmed at {clock(result.started_at)}</strong> (first at {clock(confirmation.since)})"
+    return Html(
+        f'<div class="il-confirmed"><p>{when}{cleared}. The evidence that confirmed it:</p>'
+        + result_html(result)
+        + "</div>"
+    )
+
+
+def query_outputs(queries: list[QueryRecord]) -> list[Output]:
+    return [Html(query_html(query)) for query in queries]
+
+
 def hypotheses(investigation: Investigation) -> list[Output]:
     outputs: list[Output] = []
     registry = investigation.registry
+    confirmations = investigation.with_current().confirmations()
     for index, hypothesis in enumerate(investigation.hypotheses):
         letter = hypothesis_letter(index)
-        if index >= len(investigation.results):
+        probe = registry.get(hypothesis.probe)
+        result = investigation.latest(index)
+        queries = [q for q in investigation.queries if q.hypothesis == hypothesis.title]
+        if result is None:
             outputs.append(
                 Markdown(
                     f"### Hypothesis {letter}: {plain(hypothesis.title)}\n\n"
+                    f"- *Test:* {plain(probe.test)} (`{probe.id}` on `{escape(hypothesis.target)}`)\n"
                     "- *Result:* **not tested**: the investigation stopped before this hypothesis ran"
                 )
             )
+            outputs += query_outputs(queries)
             continue
-        result = investigation.results[index]
-        probe = registry.get(hypothesis.probe)
         reason = "" if result.verdict is not Verdict.INCONCLUSIVE else " (why: see the summary)"
         outputs.append(
             Markdown(
@@ -140,10 +195,19 @@ def hypotheses(investigation: Investigation) -> list[Output]:
                 f"- *Result:* **{result.label}**{reason}"
             )
         )
+        confirmed = confirmations.get(hypothesis_key(result))
+        if confirmed is not None and result.verdict is not Verdict.TRUE:
+            outputs.append(confirmed_evidence(confirmed))
         outputs.append(ResultOutput(result))
         picture = figures.result_picture(result, registry, f"hypothesis-{letter.lower()}")
         if picture is not None:
             outputs.append(PictureOutput(picture))
+        outputs += query_outputs(queries)
+    titles = {hypothesis.title for hypothesis in investigation.hypotheses}
+    others = [q for q in investigation.queries if q.hypothesis not in titles]
+    if others:
+        outputs.append(Markdown("### Queries"))
+        outputs += query_outputs(others)
     return outputs
 
 
@@ -166,18 +230,26 @@ def resolution(investigation: Investigation) -> list[Output]:
 
 
 def review(investigation: Investigation) -> list[Output]:
+    """The review; its root-cause candidates are every hypothesis confirmed at any time of the
+    incident, not only those that still hold."""
     p = investigation.params
-    confirmed = [r for r in investigation.results if r.verdict is Verdict.TRUE]
-    candidates = "\n".join(f"- {plain(r.hypothesis)}: {plain(r.summary)}" for r in confirmed)
+    confirmations = investigation.with_current().confirmations().values()
+    candidates = "\n".join(
+        f"- {plain(c.result.hypothesis)}: {plain(c.result.summary)} "
+        f"(confirmed at {clock(c.result.started_at)}"
+        + (f", cleared at {clock(c.cleared_at)})" if c.cleared_at else ")")
+        for c in confirmations
+    )
     actions = p.corrective_actions or (
         "Add circuit breaker to X service",
         "Update runbook for Y scenario",
         "Add test case for Z condition",
     )
+    root_cause = plain(p.root_cause) or "_to be decided; candidates confirmed by probes during the incident:_"
     return [
         Markdown(
             "*To be filled out 24-48h after resolution.*\n\n"
-            f"**Root Cause:** {plain(p.root_cause) or '_to be decided; candidates confirmed by probes:_'}\n\n"
+            f"**Root Cause:** {root_cause}\n\n"
             f"{candidates or '- _none confirmed_'}\n\n"
             f"**Trigger:** {plain(p.trigger) or '_to be filled in_'}\n\n"
             "**Corrective Actions (P0/P1):**\n"

@@ -9,8 +9,12 @@ PostgreSQL probe, the deadlock window shortened so that a run stays quick.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from incident_lab.kinds import DefaultHypothesis, TargetKind
 from incident_lab.kinds.postgres.session import PostgresSession, PostgresTarget
+from incident_lab.result import Table, json_scalar
 
 __all__ = ["KIND", "PostgresKind", "PostgresSession", "PostgresTarget"]
 
@@ -33,6 +37,14 @@ class PostgresKind(TargetKind):
 
     def split_secret(self, reference: str) -> tuple[str, str | None]:
         return PostgresTarget.split_secret(reference)
+
+    def query(
+        self, session: PostgresSession, statement: str, params: Mapping[str, Any] | None, max_rows: int
+    ) -> Table:
+        """One statement in the probes' own safe session: read-only, with their timeouts."""
+        columns, rows, omitted = session.rows(statement, params, max_rows)
+        values = tuple(tuple(json_scalar(value) for value in row) for row in rows)
+        return Table("rows", tuple(columns), values, omitted)
 
 
 KIND = PostgresKind()

@@ -43,6 +43,8 @@ FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user
 """
 
 _VERSIONED_SQL = re.compile(r"^(?P<name>.+)_post_(?P<version>\d{6})\.sql$")
+# Statements a cursor can hold (DECLARE takes a query); the others are run as they are.
+QUERY_STATEMENT = re.compile(r"^\s*(\(\s*)*(SELECT|WITH|VALUES|TABLE)\b", re.IGNORECASE)
 
 
 class ProbeCancelled(IncidentLabError):
@@ -103,8 +105,11 @@ class PostgresTarget:
         return urlunsplit((url.scheme, netloc, url.path, query, url.fragment)), str(password)
 
     @contextmanager
-    def session(self, probe: Probe, budget_seconds: float) -> Iterator[PostgresSession]:
-        session = PostgresSession(self.conninfo, probe.module_dir / "sql", budget_seconds)
+    def session(self, probe: Probe | None, budget_seconds: float) -> Iterator[PostgresSession]:
+        """The session a probe runs in (its `sql/` folder beside it), or, with no probe, one
+        for an ad-hoc statement."""
+        sql_dir = probe.module_dir / "sql" if probe is not None else Path()
+        session = PostgresSession(self.conninfo, sql_dir, budget_seconds, catalog_only=probe is not None)
         try:
             yield session
         finally:
@@ -133,12 +138,19 @@ def is_too_many_clients(error: BaseException) -> bool:
 
 
 class PostgresSession:
-    """The opened target handed to a PostgreSQL probe."""
+    """The opened target handed to a PostgreSQL probe.
 
-    def __init__(self, conninfo: str, sql_dir: Path, budget_seconds: float) -> None:
+    `catalog_only` (the default, and always for probes) runs with `search_path=pg_catalog`;
+    a session for an engineer's own ad-hoc statement keeps the role's usual search_path,
+    since that statement names the application's tables as the engineer knows them."""
+
+    def __init__(
+        self, conninfo: str, sql_dir: Path, budget_seconds: float, *, catalog_only: bool = True
+    ) -> None:
         self._conninfo = conninfo
         self._sql_dir = sql_dir
         self._budget = budget_seconds
+        self._catalog_only = catalog_only
         self._connection: psycopg.Connection[Any] | None = None
         self._cancelled = False
         self._sees_all_sessions: bool | None = None
@@ -162,10 +174,11 @@ class PostgresSession:
             "lock_timeout": max(1, min(LOCK_TIMEOUT_MS, statement_ms)),
             "idle_in_transaction_session_timeout": statement_ms * 2,
             "default_transaction_read_only": "on",
+        }
+        if self._catalog_only:
             # Only the catalog's own functions and operators: a user's `||` or `<>` in
             # another schema must never run with the probe's privileges.
-            "search_path": "pg_catalog",
-        }
+            settings["search_path"] = "pg_catalog"
         ours = " ".join(f"-c {name}={value}" for name, value in settings.items())
         given = psycopg.conninfo.conninfo_to_dict(self._conninfo).get("options", "")
         self._connection = psycopg.connect(
@@ -175,8 +188,8 @@ class PostgresSession:
             options=f"{given} {ours}".strip(),
             autocommit=True,
         )
-        applied = self._connection.execute(SETTINGS_CHECK).fetchone()
-        if applied != ("on", "pg_catalog"):
+        read_only, search_path = self._connection.execute(SETTINGS_CHECK).fetchone() or ("", "")
+        if read_only != "on" or (self._catalog_only and search_path != "pg_catalog"):
             raise UnsafeSession(
                 "the server did not apply incident_lab's session settings (read-only, timeouts, "
                 "search_path), as happens behind a connection pooler: point the probe at PostgreSQL itself"
@@ -250,6 +263,31 @@ class PostgresSession:
         with self._connection.cursor(row_factory=dict_row) as cursor:
             cursor.execute(text, params)  # type: ignore[arg-type]
             return cursor.fetchall() if cursor.description else []
+
+    def rows(
+        self, text: str, params: Mapping[str, Any] | None, limit: int
+    ) -> tuple[list[str], list[tuple[Any, ...]], int]:
+        """One statement's columns, at most `limit` rows, and how many more rows it had. A
+        query's rows stay on the server (a cursor in a read-only transaction, closed at
+        once) so that a huge answer is counted there, never fetched; other statements
+        (SHOW, EXPLAIN) are answered as they are."""
+        if self._cancelled:
+            raise ProbeCancelled("the probe's budget ran out")
+        self.connect()
+        assert self._connection is not None
+        self.tested.append(text.strip() + (f"\n-- with {dict(params)}" if params else ""))
+        if not QUERY_STATEMENT.match(text):
+            with self._connection.cursor() as cursor:
+                cursor.execute(text, params)  # type: ignore[arg-type]
+                found = cursor.fetchmany(limit + 1) if cursor.description else []
+                columns = [c.name for c in cursor.description or []]
+                return columns, found[:limit], max(0, cursor.rowcount - limit)
+        with self._connection.transaction(), self._connection.cursor(name="incident_lab_query") as cursor:
+            cursor.execute(text, params)  # type: ignore[arg-type]
+            found = cursor.fetchmany(limit)
+            columns = [c.name for c in cursor.description or []]
+            rest = self._connection.execute("MOVE FORWARD ALL IN incident_lab_query")
+            return columns, found, int(rest.statusmessage.split()[-1]) if rest.statusmessage else 0
 
     def cancel(self) -> None:
         """Stop the running statement and any further one; called when the probe overruns its budget."""
