@@ -146,7 +146,7 @@ def changes_shown(root: Path, listing: Sequence[str]) -> bool:
     staged = archive.staging_dir()
     summary = {"incident": "added", "outcome": "failed", "finished_at": "2027-01-01T00:00:00.000Z"}
     (staged / "summary.json").write_text(json.dumps(summary))
-    added = archive.commit(staged, added_to)
+    added = archive.commit(staged, added_to, archive.claim_run(added_to))
     removed = sorted(removed_from.iterdir())[-1]
     shutil.rmtree(removed)
     listed: dict[str, list[str]] = {}

@@ -8,14 +8,22 @@ are imported inside the subcommands that need them, to keep start-up fast.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
 from incident_lab.exceptions import IncidentLabError, UsageError
 from incident_lab.redaction import scrub
 
 EXIT_USAGE = 2
+
+
+def say(*parts: object, file: TextIO | None = None, flush: bool = False) -> None:
+    """print, but what reaches a terminal carries no control character of anyone else's."""
+    from incident_lab.render.text import terminal_safe
+
+    print(*(terminal_safe(str(part)) for part in parts), file=file or sys.stdout, flush=flush)
 
 
 class Parser(argparse.ArgumentParser):
@@ -35,13 +43,13 @@ def command_probes(args: argparse.Namespace) -> int:
     from incident_lab.registry import load_registry
 
     for probe in load_registry(args.probe_path):
-        print(f"{probe.id}  [{probe.target_kind}]")
-        print(f"    {probe.hypothesis}")
-        print(f"    test: {probe.test}")
+        say(f"{probe.id}  [{probe.target_kind}]")
+        say(f"    {probe.hypothesis}")
+        say(f"    test: {probe.test}")
         for param in probe.params:
             limits = f" ({param.describe_limits()})" if param.describe_limits() else ""
-            print(f"    --param {param.name}={param.default!r}  ({param.type_name}) {param.doc}{limits}")
-        print()
+            say(f"    --param {param.name}={param.default!r}  ({param.type_name}) {param.doc}{limits}")
+        say()
     return 0
 
 
@@ -52,11 +60,11 @@ def command_kinds(args: argparse.Namespace) -> int:
     for kind, source in registry.kinds():
         probes = [probe.id for probe in registry if probe.target_kind == kind.name]
         defaults = [default.probe for default in kind.default_hypotheses]
-        print(f"{kind.name}  ({source})")
-        print(f"    {kind.description}")
-        print(f"    probes: {', '.join(probes) or 'none'}")
-        print(f"    default hypotheses: {', '.join(defaults) or 'none'}")
-        print()
+        say(f"{kind.name}  ({source})")
+        say(f"    {kind.description}")
+        say(f"    probes: {', '.join(probes) or 'none'}")
+        say(f"    default hypotheses: {', '.join(defaults) or 'none'}")
+        say()
     return 0
 
 
@@ -84,7 +92,12 @@ def command_probe(args: argparse.Namespace) -> int:
     name, reference = probe_target(args.target, chosen.target_kind, registry.kind_names)
     target = registry.kind(chosen.target_kind).target(reference)
     result = run_probe(chosen, target, params, target_name=name)
-    print(result.to_json() if args.json else format_result(result, show_test=args.show_test))
+    # JSON for a terminal as ASCII: no control character of a database's reaches it raw.
+    say(
+        json.dumps(result.to_dict(), ensure_ascii=True)
+        if args.json
+        else format_result(result, show_test=args.show_test)
+    )
     return 0
 
 
@@ -111,19 +124,44 @@ def investigation_values(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
+MAX_PARAMS_FILE_BYTES = 1024 * 1024
+MAX_PARAMS_DEPTH = 32
+
+
 def load_params_file(path: str) -> dict[str, Any]:
+    """A parameters file: at most `MAX_PARAMS_FILE_BYTES`, nested at most `MAX_PARAMS_DEPTH`
+    deep (an incident's parameters are far smaller; anything bigger is a mistake or worse)."""
     import yaml
 
     try:
-        with open(path) as handle:
-            loaded = yaml.safe_load(handle)
+        with open(path, "rb") as handle:
+            text = handle.read(MAX_PARAMS_FILE_BYTES + 1)
     except OSError as error:
         raise UsageError(f"cannot read parameters file {path}: {error.strerror}") from None
-    except (yaml.YAMLError, ValueError) as error:  # YAML's own date parser raises ValueError
+    if len(text) > MAX_PARAMS_FILE_BYTES:
+        raise UsageError(f"parameters file {path} is larger than {MAX_PARAMS_FILE_BYTES // 1024} KiB")
+    try:
+        loaded = yaml.safe_load(text)
+    except RecursionError:
+        raise UsageError(f"parameters file {path} is nested too deeply") from None
+    except (yaml.YAMLError, ValueError, TypeError) as error:  # YAML's date parser raises ValueError
         raise UsageError(f"parameters file {path} is not valid YAML: {str(error).splitlines()[0]}") from None
     if not isinstance(loaded, dict):
         raise UsageError(f"parameters file {path} must hold a mapping of parameter names to values")
+    if nesting(loaded) > MAX_PARAMS_DEPTH:
+        raise UsageError(f"parameters file {path} is nested more than {MAX_PARAMS_DEPTH} levels deep")
     return loaded
+
+
+def nesting(value: Any) -> int:
+    """How deep mappings and lists nest in `value` (without recursing, whatever the depth)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack += [(child, depth + 1) for child in children if isinstance(child, dict | list)]
+    return deepest
 
 
 def print_outcome(outcome: Any, archive: Any) -> int:
@@ -131,13 +169,13 @@ def print_outcome(outcome: Any, archive: Any) -> int:
     from incident_lab.wording import hypothesis_letter
 
     rows = [[hypothesis_letter(i), r.hypothesis, r.label, r.summary] for i, r in enumerate(outcome.results)]
-    print(format_table(["", "hypothesis", "verdict", "summary"], rows), file=sys.stderr)
+    say(format_table(["", "hypothesis", "verdict", "summary"], rows), file=sys.stderr)
     if not outcome.completed:
-        print(
+        say(
             f"incident-lab: the run failed and was archived as failed: {outcome.error.splitlines()[0]}",
             file=sys.stderr,
         )
-    print(archive.location(outcome.report))
+    say(archive.location(outcome.report))
     return 0 if outcome.completed else 1
 
 
@@ -166,7 +204,7 @@ def command_demo(args: argparse.Namespace) -> int:
     from incident_lab.archive.remote import open_archive
     from incident_lab.demo import run_demo
 
-    print(
+    say(
         "Starting an embedded PostgreSQL with a shop database; a migration holds a lock on orders…",
         file=sys.stderr,
     )
@@ -184,16 +222,20 @@ def command_list(args: argparse.Namespace) -> int:
         if runs:
             listed.append((max(r.finished_at for r in runs), folder, runs))
     if not listed:
-        print(f"no investigations in {archive.root}")
+        say(f"no investigations in {archive.root}")
     for _, folder, runs in sorted(listed, key=lambda item: item[0], reverse=True):
-        latest = runs[-1].data
-        print(f"{folder.name}  ({latest.get('severity', '?')}, {latest.get('status', '?')})")
+        readable = [run for run in runs if not run.damaged]
+        latest = readable[-1].data if readable else {}
+        say(f"{folder.name}  ({latest.get('severity', '?')}, {latest.get('status', '?')})")
         for run in reversed(runs):
+            if run.damaged:
+                say(f"  {run.run}  damaged: {run.damaged}")
+                continue
             verdicts = run.data.get("verdicts", {})
             counts = "  ".join(
                 f"{label} {verdicts.get(label, 0)}" for label in ("True", "False", "Inconclusive")
             )
-            print(
+            say(
                 f"  {run.run}  {run.finished_at[:16].replace('T', ' ')} UTC  "
                 f"{run.data.get('outcome', 'unknown'):<9}  {counts}"
             )
@@ -203,28 +245,51 @@ def command_list(args: argparse.Namespace) -> int:
 def command_show(args: argparse.Namespace) -> int:
     from incident_lab.archive.remote import open_archive
     from incident_lab.render.text import format_table
-    from incident_lab.verdict import Verdict
     from incident_lab.wording import hypothesis_letter
 
     archive = open_archive(args.archive)
     folder, run = archive.find(args.incident)
-    runs = archive.runs(folder)
-    if not runs:
-        raise UsageError(f"incident {folder.name} has no runs yet")
-    run_dir = folder / (run or runs[-1].run)
-    document = archive.results_document(run_dir)
-    incident = document["incident"]
-    print(
-        f"{incident['incident']} — {incident['severity']}, {incident['status']}, "
-        f"{run_dir.name} {document['outcome']}"
-    )
-    rows = [
-        [hypothesis_letter(i), r["hypothesis"], Verdict.from_json(r["verdict"]).label, r["summary"]]
-        for i, r in enumerate(document["results"])
+    passed_over = [
+        f"{r.run} is damaged: {r.damaged}" for r in archive.runs(folder) if r.run == run and r.damaged
     ]
-    print(format_table(["", "hypothesis", "verdict", "summary"], rows))
-    print(archive.location(run_dir / "report.html"))
+    record = archive.run_record(folder / run) if run else archive.latest_readable(folder, passed_over)
+    for damage in passed_over:
+        say(f"note: {damage}", file=sys.stderr)
+    run_dir = record.run_dir
+    incident = record.incident
+    state = f"{incident['severity']}, {incident['status']}, {run_dir.name} {record.outcome}"
+    say(f"{incident['incident']} — {state}")
+    rows = [[hypothesis_letter(i), r.hypothesis, r.label, r.summary] for i, r in enumerate(record.results)]
+    say(format_table(["", "hypothesis", "verdict", "summary"], rows))
+    say(archive.location(run_dir / "report.html"))
     return 0
+
+
+def command_verify(args: argparse.Namespace) -> int:
+    """Exit 0 when every run named is as it was archived; 1 naming what changed otherwise."""
+    from incident_lab.archive.manifest import verify_run
+    from incident_lab.archive.remote import open_archive
+
+    archive = open_archive(args.archive, local_only="incident-lab verify")
+    folder, run = archive.find(args.incident)
+    names = [run] if run else [summary.run for summary in archive.runs(folder)]
+    if not names:
+        raise UsageError(f"incident {folder.name} has no runs to verify")
+    intact = True
+    for name in names:
+        checked = verify_run(folder / name)
+        intact = intact and checked.intact
+        if checked.problem:
+            say(f"{folder.name}/{name}: {checked.problem}")
+        elif checked.intact:
+            say(f"{folder.name}/{name}: intact ({checked.checked} files)")
+        else:
+            found = [("changed", checked.changed), ("missing", checked.missing), ("added", checked.added)]
+            say(
+                f"{folder.name}/{name}: "
+                + "; ".join(f"{what} {', '.join(files)}" for what, files in found if files)
+            )
+    return 0 if intact else 1
 
 
 def command_new(args: argparse.Namespace) -> int:
@@ -235,14 +300,10 @@ def command_new(args: argparse.Namespace) -> int:
     share_probe_path(args.probe_path)
     archive = open_archive(args.archive, local_only="incident-lab new")
     registry = load_registry(args.probe_path)
-    notebook, secrets = prepare_notebook(investigation_values(args), archive, registry, args.probe_path)
-    if secrets:
-        print(
-            "note: the target's password was not written to the notebook; give it through PGPASSWORD, "
-            "~/.pgpass or a service file when you open it",
-            file=sys.stderr,
-        )
-    print(f"{jupyter()} lab {notebook}")
+    notebook, withheld = prepare_notebook(investigation_values(args), archive, registry, args.probe_path)
+    for name, advice in withheld.items():
+        say(f"note: target {name}: its secret was not written to the notebook; {advice}", file=sys.stderr)
+    say(f"{jupyter()} lab {notebook}")
     return 0
 
 
@@ -287,11 +348,11 @@ def command_watch(args: argparse.Namespace) -> int:
         every_seconds=every,
         until_clear=args.until_clear,
         max_rounds=args.max_rounds,
-        say=lambda line: print(line, flush=True),
+        say=lambda line: say(line, flush=True),
     )
     ending = "cleared" if outcome.cleared else "interrupted" if outcome.interrupted else "stopped"
-    print(f"{ending} after {outcome.rounds} rounds; archived with every round:", file=sys.stderr)
-    print(outcome.archived.report)
+    say(f"{ending} after {outcome.rounds} rounds; archived with every round:", file=sys.stderr)
+    say(outcome.archived.report)
     return 0 if outcome.archived.completed else 1
 
 
@@ -399,6 +460,11 @@ def build_parser() -> Parser:
     add_archive_option(watching)
     watching.set_defaults(handler=command_watch)
 
+    verify = commands.add_parser("verify", help="check that archived runs are as they were archived")
+    verify.add_argument("incident", metavar="INCIDENT[/run-NNN]")
+    add_archive_option(verify)
+    verify.set_defaults(handler=command_verify)
+
     show = commands.add_parser("show", help="show an archived run's hypotheses and report path")
     show.add_argument("incident", metavar="INCIDENT[/run-NNN]")
     add_archive_option(show)
@@ -407,11 +473,22 @@ def build_parser() -> Parser:
 
 
 def fail(message: str, code: int) -> int:
-    print(f"incident-lab: error: {scrub(message)}", file=sys.stderr)
+    say(f"incident-lab: error: {scrub(message)}", file=sys.stderr)
     return code
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is, so that what it was doing is undone as for Ctrl-C."""
+
+
+def terminate(signal_number: int, frame: object) -> NoReturn:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+
+    signal.signal(signal.SIGTERM, terminate)
     try:
         args = build_parser().parse_args(argv)
         return int(args.handler(args))
@@ -421,9 +498,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(str(error).splitlines()[0], 1)
     except KeyboardInterrupt:
         return fail("interrupted", 130)
+    except Terminated:
+        return fail("terminated", 143)
     except BrokenPipeError:  # the reader (head, less) went away; nothing is wrong
         sys.stderr.close()
         return 0
+    except OSError as error:  # the machine, not the user: a full disk, a folder we may not write
+        where = f" ({error.filename})" if error.filename else ""
+        return fail(f"{error.strerror or error}{where}", 1)
 
 
 if __name__ == "__main__":

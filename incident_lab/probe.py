@@ -306,6 +306,7 @@ class Attempt:
     error: BaseException | None = None
     overran: bool = False
     tested: tuple[str, ...] = ()
+    server: str = ""  # what the session said the server is, e.g. "PostgreSQL 16.2"
 
 
 def attempt(target: Any, probe: Probe | None, budget: float, work: Callable[[Any], Any]) -> Attempt:
@@ -332,6 +333,7 @@ def attempt(target: Any, probe: Probe | None, budget: float, work: Callable[[Any
             session.cancel()
     if session is not None:
         outcome.tested = tuple(session.tested)
+        outcome.server = str(getattr(session, "server", "") or "")
     return outcome
 
 
@@ -388,4 +390,5 @@ def run_probe(
         hints=tuple(scrub(hint) for hint in finding.hints),
         kind=probe.target_kind,
         target_name=target_name,
+        server=tried.server,
     )

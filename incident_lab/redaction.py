@@ -12,6 +12,13 @@ MASK = "***"
 
 _known_secrets: set[str] = set()
 
+# Query parameters that carry credentials in the wild: tokens, API keys, signatures (the
+# X-Amz-* set of presigned URLs, Azure's sig, Google's key), passwords, auth codes.
+SECRET_QUERY_NAMES = (
+    r"[\w.-]*(?:token|secret|passw(?:or)?d|pwd|api[_-]?key|apikey|credential|signature)[\w.-]*"
+    r"|key|sig|auth|code|session|x-amz-[\w-]+|x-goog-[\w-]+"
+)
+
 # Shapes that carry a credential even when we never saw the secret itself.
 _PATTERNS = [
     (re.compile(r"(?P<keep>\b[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)[^@/\s]+(?=@)", re.I), r"\g<keep>" + MASK),
@@ -23,7 +30,8 @@ _PATTERNS = [
         re.compile(r"(?P<keep>\"(?:authorization|x-api-key|api-key)\"\s*:\s*\")[^\"]*", re.I),
         r"\g<keep>" + MASK,
     ),
-    (re.compile(r"(?P<keep>[?&]password=)[^&\s]+", re.I), r"\g<keep>" + MASK),
+    # A credential in a URL's query, wherever the URL appears (a target, a link, an error).
+    (re.compile(rf"(?P<keep>[?&;](?:{SECRET_QUERY_NAMES})=)[^&;#\s\"'<>]+", re.I), r"\g<keep>" + MASK),
     (
         re.compile(r"(?P<keep>\b(?:authorization|x-api-key|api-key)\s*[:=]\s*)(?:bearer\s+)?\S+", re.I),
         r"\g<keep>" + MASK,
@@ -33,7 +41,7 @@ _PATTERNS = [
 
 
 # Every pattern above needs one of these words or marks; text without any cannot match.
-_MAYBE_CREDENTIAL = re.compile(r"://|password|authorization|api-key|sk-", re.IGNORECASE)
+_MAYBE_CREDENTIAL = re.compile(r"://|password|authorization|api-key|sk-|[?&;][\w.-]+=", re.IGNORECASE)
 
 
 def register_secret(secret: str | None) -> None:

@@ -6,7 +6,8 @@ Evidence tables hold JSON values only (timestamps as ISO 8601 text), which is wh
 makes the round trip exact; `Table.frame` gives the pandas DataFrame.
 
 The JSON carries `schema` (`SCHEMA_VERSION`). Schema 1 (no `schema` field) lacked the
-target's name and kind and the count of evidence rows left out; it still reads.
+target's name and kind, the server's version and the count of evidence rows left out;
+it still reads.
 """
 
 from __future__ import annotations
@@ -156,6 +157,7 @@ class Result:
     hints: tuple[str, ...] = field(default=())
     kind: str = ""  # the target's kind, e.g. postgres
     target_name: str = ""  # the investigation's name for the target, e.g. primary
+    server: str = ""  # the server as it named itself, e.g. "PostgreSQL 16.2", where the kind says
 
     @property
     def label(self) -> str:
@@ -192,6 +194,7 @@ class Result:
             "hints": list(self.hints),
             "kind": self.kind,
             "target_name": self.target_name,
+            "server": self.server,
         }
         return scrub_value(data)  # type: ignore[return-value]
 
@@ -220,6 +223,7 @@ class Result:
             hints=tuple(data.get("hints", ())),
             kind=str(data.get("kind", "")),
             target_name=str(data.get("target_name", "")),
+            server=str(data.get("server", "")),
         )
 
     @classmethod

@@ -8,18 +8,20 @@ history, rendered by papermill like any other run.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from incident_lab.archive.execute import RunOutcome, run_investigation
-from incident_lab.archive.store import Archive
-from incident_lab.exceptions import UsageError
+from incident_lab.archive.store import Archive, slugify
+from incident_lab.exceptions import ArchiveError
 from incident_lab.investigation.notebook_format import Recorded
 from incident_lab.investigation.params import resolve
 from incident_lab.investigation.state import Investigation
 from incident_lab.registry import Registry
-from incident_lab.result import Result
+from incident_lab.result import Result, format_time, utc_now
 from incident_lab.verdict import Verdict
 from incident_lab.wording import hypothesis_letter
 
@@ -37,11 +39,8 @@ def open_latest(
 ) -> Investigation:
     """The incident's latest run, with its parameters and targets (some replaced by `targets`)."""
     folder, _ = archive.find(incident)
-    runs = archive.runs(folder)
-    if not runs:
-        raise UsageError(f"incident {folder.name} has no runs to watch yet")
-    values = dict(archive.results_document(folder / runs[-1].run)["incident"])
-    values["targets"] = {**values["targets"], **targets}
+    values = archive.latest_readable(folder).incident
+    values["targets"] = {**values.get("targets", {}), **targets}
     return Investigation(resolve(values, registry), archive.history(folder), registry)
 
 
@@ -86,11 +85,24 @@ def watch(
     cleared = clear_streak >= until_clear
     if cleared:
         say(f"every hypothesis has been False for {clear_streak} rounds in a row: consider status Resolved")
-    archived = run_investigation(
-        investigation.params.notebook_parameters(),
-        archive,
-        progress=False,
-        registry=investigation.registry,
-        recorded=Recorded.of(investigation),
-    )
+    recorded = Recorded.of(investigation)
+    try:
+        archived = run_investigation(
+            investigation.params.notebook_parameters(),
+            archive,
+            progress=False,
+            registry=investigation.registry,
+            recorded=recorded,
+        )
+    except ArchiveError as error:
+        kept = keep_rounds(recorded, investigation.params.incident)
+        raise ArchiveError(f"{error}; the rounds watched are kept in {kept}") from None
     return WatchOutcome(rounds, cleared, interrupted, archived)
+
+
+def keep_rounds(recorded: Recorded, incident: str) -> Path:
+    """Where the rounds of a watch that could not be archived are kept, not lost."""
+    stamp = format_time(utc_now()).replace(":", "")
+    path = Path(tempfile.gettempdir()) / f"incident_lab-watch-{slugify(incident)}-{stamp}.json"
+    recorded.save(path)
+    return path

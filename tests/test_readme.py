@@ -46,3 +46,24 @@ def test_the_worked_probe_example_confirms_a_slow_query_and_refutes_a_quiet_data
             assert time.monotonic() < deadline, slow.summary
             time.sleep(0.1)
     assert "pg_sleep(30)" in slow.table("slow_queries").records()[0]["query"]
+
+
+def test_the_notebook_snippet_adds_a_hypothesis_and_keeps_a_query(database, tmp_path):
+    from incident_lab.notebook import InvestigationNotebook
+
+    snippet = next(block for block in code_blocks("python") if "investigation.add_hypothesis" in block)
+    investigation = InvestigationNotebook.open(
+        incident="Checkout failing",
+        severity="High",
+        targets={"postgres": database},
+        archive_dir=str(tmp_path),
+    )
+    exec(snippet, {"investigation": investigation})
+    state = investigation.investigation
+    assert state.hypotheses[-1].title == "Orders vanished" and state.latest(len(state.hypotheses) - 1) is None
+    (kept,) = state.queries
+    assert (
+        kept.title == "who is connected"
+        and kept.error is None
+        and kept.rows.columns == ("pid", "state", "query")
+    )

@@ -22,6 +22,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from incident_lab.archive.manifest import write_manifest
 from incident_lab.archive.store import RESULTS, SUMMARY, Archive, incident_folder_name, write_json
 from incident_lab.exceptions import ArchiveError, UsageError
 from incident_lab.investigation.history import IncidentHistory, Round
@@ -35,6 +36,7 @@ from incident_lab.runner import default_registry
 from incident_lab.verdict import count_verdicts
 
 TEMPLATE = files("incident_lab.notebooks") / "investigation.ipynb"
+KERNEL_NAME = "python3"
 REPORT_TEMPLATES = files("incident_lab") / "templates"
 METRIC_COLUMNS = ["round", "hypothesis", "probe", "target", "metric", "value", "unit", "at"]
 
@@ -51,24 +53,35 @@ class RunOutcome:
         return self.run_dir / "report.html"
 
 
-def prepare(
-    values: Mapping[str, Any], registry: Registry | None = None
-) -> tuple[InvestigationParams, dict[str, str]]:
-    """Checked parameters with every target's secret taken out, and the secrets."""
+@dataclass(frozen=True)
+class Prepared:
+    """Checked parameters with every target's secret taken out; the secrets, for the kernel
+    only; and, per target whose secret was withheld, how to give it without writing it."""
+
+    params: InvestigationParams
+    secrets: dict[str, str]
+    withheld: dict[str, str]
+
+
+def prepare(values: Mapping[str, Any], registry: Registry | None = None) -> Prepared:
     chosen = registry or default_registry()
     params = resolve(values, chosen)
     used = {h.target for h in params.hypotheses}
-    safe_targets, secrets = {}, {}
+    safe_targets, secrets, withheld = {}, {}, {}
     for name, written in params.targets.items():
         spec = target_spec(name, written, chosen.kind_names)
-        if name not in used or not spec.kind:  # it need not work: only its secret must go
+        kind = chosen.kind(spec.kind) if spec.kind else None
+        if name not in used or kind is None:  # it need not work: only its secret must go
             safe_targets[name] = scrub(written)
+            if safe_targets[name] != written:
+                withheld[name] = "no hypothesis uses it; the secret in its reference was removed"
             continue
-        safe, secret = chosen.kind(spec.kind).secret_free(spec.reference)
+        safe, secret = kind.secret_free(spec.reference)
         safe_targets[name] = replace(spec, reference=safe).written
         if secret is not None:
             secrets[safe] = secret
-    return replace(params, targets=safe_targets), secrets
+            withheld[name] = kind.secret_advice
+    return Prepared(replace(params, targets=safe_targets), secrets, withheld)
 
 
 @contextmanager
@@ -86,34 +99,62 @@ def secrets_for_kernel(secrets: Mapping[str, str]) -> Iterator[None]:
             os.environ[SECRETS_VARIABLE] = before
 
 
+def kernel_manager(log: Path) -> Any:
+    """The notebook's kernel, its own output (start-up warnings, the traceback it prints when
+    cut off by Ctrl-C) going to `log` rather than to the user's terminal."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class LoggedKernelManager(AsyncKernelManager):  # type: ignore[misc]
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            with log.open("ab") as handle:
+                await super()._async_launch_kernel(kernel_cmd, **{**kw, "stdout": handle, "stderr": handle})
+
+    return LoggedKernelManager(kernel_name=KERNEL_NAME)
+
+
 def execute_template(
     notebook: Path, parameters: Mapping[str, Any], *, progress: bool, prepare_only: bool = False
 ) -> str | None:
     """Run (or with `prepare_only`, only parameterize) the template; the error, if any."""
     import papermill
 
-    try:
-        papermill.execute_notebook(
-            str(TEMPLATE),
-            str(notebook),
-            parameters=dict(parameters),
-            kernel_name="python3",
-            progress_bar=progress,
-            prepare_only=prepare_only,
-            cwd=str(notebook.parent),
-        )
-    except Exception as error:  # a failed cell or a dead kernel: archived as a failed run
-        return scrub(f"{type(error).__name__}: {error}").strip()
+    with tempfile.TemporaryDirectory(prefix="incident_lab_kernel_") as scratch:
+        log = Path(scratch) / "kernel.log"
+        try:
+            papermill.execute_notebook(
+                str(TEMPLATE),
+                str(notebook),
+                parameters=dict(parameters),
+                kernel_name=KERNEL_NAME,
+                progress_bar=progress,
+                prepare_only=prepare_only,
+                cwd=str(notebook.parent),
+                **({} if prepare_only else {"km": kernel_manager(log)}),
+            )
+        except Exception as error:  # a failed cell or a dead kernel: archived as a failed run
+            said = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
+            last = (
+                f" (the kernel said: {' / '.join(said)})"
+                if said and "DeadKernel" in type(error).__name__
+                else ""
+            )
+            return scrub(f"{type(error).__name__}: {error}{last}").strip()
     return None
 
 
-def scrub_notebook(notebook: Path) -> None:
-    """Redact anything secret that reached the notebook (an error message, say)."""
+def scrub_notebook(notebook: Path) -> str | None:
+    """Redact anything secret that reached the executed notebook (an error message, say).
+    A notebook that was never written, or not whole, is replaced by the template, and
+    the reason returned: the run is then archived as failed, saying why."""
     import nbformat
 
-    if notebook.exists():
+    try:
         scrubbed = scrub_value(nbformat.read(str(notebook), as_version=4))
-        nbformat.write(nbformat.from_dict(scrubbed), str(notebook))
+    except (OSError, ValueError) as error:
+        shutil.copyfile(str(TEMPLATE), notebook)
+        return f"the executed notebook could not be read back ({type(error).__name__})"
+    nbformat.write(nbformat.from_dict(scrubbed), str(notebook))
+    return None
 
 
 def render_report(notebook: Path, report: Path) -> None:
@@ -159,9 +200,11 @@ def prepare_notebook(
     probe_path: Sequence[str] = (),
 ) -> tuple[Path, dict[str, str]]:
     """The incident's own notebook, parameters injected and nothing executed (papermill's
-    prepare-only), in its archive folder; and the secrets kept out of it. The team's probe
+    prepare-only), in its archive folder; and, per target, how to give the secret kept out
+    of it (see `Prepared.withheld`). The team's probe
     folders are written into it, so that its kernel knows their probes wherever it opens."""
-    params, secrets = prepare(values, registry)
+    prepared = prepare(values, registry)
+    params = prepared.params
     folder_name = incident_folder_name(params.incident, params.date)
     incident_dir = archive.incident_dir(folder_name)
     notebook = incident_dir / "investigation.ipynb"
@@ -178,7 +221,7 @@ def prepare_notebook(
     error = execute_template(notebook, parameters, progress=False, prepare_only=True)
     if error:
         raise ArchiveError(f"could not prepare {notebook}: {error}")
-    return notebook, secrets
+    return notebook, prepared.withheld
 
 
 def write_run_files(
@@ -257,11 +300,13 @@ def run_investigation(
     """Execute the template for one incident and archive the run; see the module docstring.
     With `recorded` (from `watch` or the panel), the notebook shows those results and
     their rounds instead of probing again."""
-    params, secrets = prepare(values, registry)
+    prepared = prepare(values, registry)
+    params, secrets = prepared.params, prepared.secrets
+    archive.check_room()
     incident_dir = archive.incident_dir(incident_folder_name(params.incident, params.date))
     earlier = archive.history(incident_dir)  # a remote archive fetches it here, for the kernel too
     staged = archive.staging_dir()
-    run_name = archive.next_run_name(incident_dir)
+    run_name = archive.claim_run(incident_dir)
     notebook = staged / "investigation.ipynb"
     parameters = {
         **params.notebook_parameters(),
@@ -276,9 +321,8 @@ def run_investigation(
                 recorded.save(Path(parameters["recorded"]))
             with secrets_for_kernel(secrets):
                 error = execute_template(notebook, parameters, progress=progress)
-        if not notebook.exists():
-            shutil.copyfile(str(TEMPLATE), notebook)
-        scrub_notebook(notebook)
+        unreadable = scrub_notebook(notebook)
+        error = "; ".join(filter(None, [error, unreadable])) or None
         # What was recorded stands, even where the notebook that renders it failed.
         results = [r for r in recorded.latest if r is not None] if recorded else []
         try:
@@ -290,8 +334,14 @@ def run_investigation(
             error = "; ".join(filter(None, [error, f"archiving failed: {type(problem).__name__}: {problem}"]))
             write_failure_files(staged, params, results, recorded, error)
         write_json(staged / SUMMARY, run_summary(params, results, error))
-        run_dir = archive.commit(staged, incident_dir)
-    except BaseException:
+        write_manifest(staged, results)
+        run_dir = archive.commit(staged, incident_dir, run_name)
+    except BaseException as error:
         shutil.rmtree(staged, ignore_errors=True)
+        archive.release_claim(incident_dir, run_name)
+        if isinstance(error, OSError):  # a full disk, say: nothing archived before was touched
+            raise ArchiveError(
+                f"could not archive the run in {archive.root}: {error.strerror or error}"
+            ) from None
         raise
     return RunOutcome(run_dir, error is None, results, error)

@@ -75,8 +75,8 @@ class RemoteArchive(Archive):
         self._pull_results(run_dir)
         return super().results_document(run_dir)
 
-    def commit(self, staged: Path, incident_dir: Path) -> Path:
-        run_dir = super().commit(staged, incident_dir)
+    def commit(self, staged: Path, incident_dir: Path, run_name: str) -> Path:
+        run_dir = super().commit(staged, incident_dir, run_name)
         target = f"{self.remote}/{incident_dir.name}/{run_dir.name}"
         if self.fs.exists(f"{target}/{SUMMARY}"):
             raise ArchiveError(f"{self.location(run_dir)} was archived meanwhile by another run: run again")

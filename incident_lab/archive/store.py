@@ -3,9 +3,12 @@
     ARCHIVE/<YYYY-MM-DD>-<slug>/run-NNN/{investigation.ipynb, report.html, results.json,
                                          metrics.csv, summary.json, charts/*.png}
 
-A run is written in `ARCHIVE/.staging/` and renamed into place only when complete, so
-a crash never leaves a half-written run that looks finished, and nothing archived is
-ever overwritten: a new run takes the next free number.
+A run's number is claimed first (an empty file in `INCIDENT/.claims/`, created only if
+it does not exist), so that runs of one incident made at once each record the number
+they get; the run is written in `ARCHIVE/.staging/` and renamed into place only when
+complete, so a crash never leaves a half-written run that looks finished, and nothing
+archived is ever overwritten. A run folder whose summary or results cannot be read is
+listed as damaged, with the reason, and otherwise passed over.
 
 `ARCHIVE/.index.json` keeps every run's summary, so that listing ten thousand runs
 reads one file rather than ten thousand. It is only a cache: an incident folder whose
@@ -16,9 +19,11 @@ again, and the index is rewritten when anything changed (if the archive is writa
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -28,6 +33,7 @@ from typing import Any
 from incident_lab.exceptions import ArchiveError, UsageError
 from incident_lab.investigation.history import IncidentHistory, rounds_of
 from incident_lab.redaction import scrub_value
+from incident_lab.result import Result
 
 RUN_PREFIX = "run-"
 ARCHIVE_VARIABLE = "INCIDENT_LAB_ARCHIVE"
@@ -35,15 +41,28 @@ DEFAULT_ARCHIVE = "incident-archive"
 STAGING = ".staging"
 SUMMARY = "summary.json"
 RESULTS = "results.json"
+CLAIMS = ".claims"
 INDEX = ".index.json"
-INDEX_VERSION = 1
+INDEX_VERSION = 2
+DAMAGED = "damaged"
+MIN_FREE_BYTES = 1024 * 1024  # a run with charts and its report takes about 1 MB
 # A folder's timestamp ticks coarsely: a run added within the same tick as the one
 # recorded would go unseen, so a folder changed this recently is read again next time.
 SETTLED_NS = 2_000_000_000
 
 
+SLUG_LENGTH = 60
+
+
 def slugify(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60] or "incident"
+    """The incident's name as a folder name. Where letters and digits alone would lose it
+    (a name of punctuation or emoji) or cut it short, a stable hash of the whole name keeps
+    two incidents from sharing a folder."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    if slug and len(slug) <= SLUG_LENGTH and re.fullmatch(r"[a-z0-9 -]+", name.strip().lower()):
+        return slug
+    digest = hashlib.sha256(name.strip().encode()).hexdigest()[:8]
+    return f"{slug[: SLUG_LENGTH - 9].rstrip('-') or 'incident'}-{digest}"
 
 
 def incident_folder_name(incident: str, date: str) -> str:
@@ -69,6 +88,38 @@ class RunSummary:
     def finished_at(self) -> str:
         return str(self.data.get("finished_at", ""))
 
+    @property
+    def damaged(self) -> str | None:
+        """Why the run cannot be read, or None when it can."""
+        return self.data.get(DAMAGED)
+
+
+@dataclass(frozen=True)
+class ArchivedRun:
+    """What a run's results.json says, checked: the incident, the outcome, the results."""
+
+    run_dir: Path
+    incident: dict[str, Any]
+    outcome: str
+    results: list[Result]
+
+    @classmethod
+    def of(cls, run_dir: Path, document: dict[str, Any]) -> ArchivedRun:
+        where = f"{run_dir.parent.name}/{run_dir.name}"
+        try:
+            incident = dict(document["incident"])
+            for field in ("incident", "severity", "status"):
+                str(incident[field])
+            results = [Result.from_dict(item) for item in document["results"]]
+            return cls(run_dir, incident, str(document["outcome"]), results)
+        except KeyError as error:
+            raise ArchiveError(f"{where} is damaged: results.json lacks {error}") from None
+        except (TypeError, ValueError) as error:
+            problem = f"{type(error).__name__}: {error}"[:120]
+            raise ArchiveError(
+                f"{where} is damaged: results.json is not what a run writes ({problem})"
+            ) from None
+
 
 class Archive:
     def __init__(self, root: str | Path | None = None) -> None:
@@ -76,6 +127,10 @@ class Archive:
         if "://" in str(chosen):
             raise UsageError(f"archive {chosen} is a URL: open it with incident_lab.remote.open_archive")
         self.root = Path(chosen).expanduser()
+        for folder in [self.root, *self.root.parents]:
+            if folder.exists() and not folder.is_dir():
+                where = "is a file" if folder == self.root else f"is under {folder}, which is a file"
+                raise UsageError(f"archive {self.root} {where}, not a folder")
         # Runs read by incident_folders(), by folder name, with the folder's mtime then.
         self._read: dict[str, tuple[int, list[RunSummary]]] = {}
 
@@ -88,37 +143,83 @@ class Archive:
 
     def staging_dir(self) -> Path:
         staging = self.root / STAGING
-        staging.mkdir(parents=True, exist_ok=True)
-        staged = Path(tempfile.mkdtemp(prefix="run-", dir=staging))
+        try:
+            staging.mkdir(parents=True, exist_ok=True)
+            staged = Path(tempfile.mkdtemp(prefix="run-", dir=staging))
+        except OSError as error:
+            raise ArchiveError(f"cannot write to archive {self.root}: {error.strerror}") from None
         staged.chmod(0o755)  # mkdtemp's 0700 would keep the team from reading the archived run
         return staged
 
-    def next_run_name(self, incident_dir: Path) -> str:
-        names = run_names(incident_dir)
-        number = run_number(names[-1]) + 1 if names else 1
-        return f"{RUN_PREFIX}{number:03d}"
+    def check_room(self) -> None:
+        """Refuse to start a run the archive's disk has no room for, before anything runs."""
+        existing = next((folder for folder in [self.root, *self.root.parents] if folder.exists()), None)
+        if existing is None:
+            return
+        free = shutil.disk_usage(existing).free
+        if free < MIN_FREE_BYTES:
+            raise ArchiveError(f"archive {self.root} has {free // 1024} KiB free, too little for a run")
+
+    def claim_run(self, incident_dir: Path) -> str:
+        """The next free run number of the incident, claimed so that no other run takes it."""
+        claims = incident_dir / CLAIMS
+        try:
+            claims.mkdir(parents=True, exist_ok=True)
+            for _ in range(1000):
+                taken = [run_number(n) for n in run_names(incident_dir)]
+                taken += [run_number(p.name) for p in claims.iterdir() if is_run_name(p.name)]
+                name = f"{RUN_PREFIX}{max(taken, default=0) + 1:03d}"
+                try:
+                    (claims / name).touch(exist_ok=False)
+                except FileExistsError:  # another run claimed it this instant: take the next
+                    continue
+                return name
+        except OSError as error:
+            raise ArchiveError(f"cannot write to archive {self.root}: {error.strerror}") from None
+        raise ArchiveError(f"could not claim a run number in {incident_dir}")
+
+    def release_claim(self, incident_dir: Path, run_name: str) -> None:
+        with contextlib.suppress(OSError):
+            (incident_dir / CLAIMS / run_name).unlink()
+            (incident_dir / CLAIMS).rmdir()  # only once no other run holds a claim
 
     def history(self, incident_dir: Path) -> IncidentHistory:
         """Every round the incident's archived runs recorded, oldest first."""
         return load_history(incident_dir)
 
     def results_document(self, run_dir: Path) -> dict[str, Any]:
-        """A run's results.json."""
-        return json.loads((run_dir / RESULTS).read_text())
+        """A run's results.json; `ArchiveError` saying why when it cannot be read."""
+        document, damage = _read_json(run_dir / RESULTS)
+        if damage:
+            raise ArchiveError(f"{run_dir.parent.name}/{run_dir.name} is damaged: {damage}")
+        return document
 
-    def commit(self, staged: Path, incident_dir: Path) -> Path:
-        """Move a complete run into place under the next free number."""
-        incident_dir.mkdir(parents=True, exist_ok=True)
-        for _ in range(100):
-            final = incident_dir / self.next_run_name(incident_dir)
-            if final.exists():
+    def run_record(self, run_dir: Path) -> ArchivedRun:
+        """A run's results, checked; `ArchiveError` saying what is damaged otherwise."""
+        return ArchivedRun.of(run_dir, self.results_document(run_dir))
+
+    def latest_readable(self, incident_dir: Path, passed_over: list[str] | None = None) -> ArchivedRun:
+        """The incident's newest run whose summary and results read; why each newer one
+        does not is added to `passed_over`."""
+        for run in reversed(self.runs(incident_dir)):
+            if run.damaged:
                 continue
             try:
-                staged.rename(final)
-            except OSError:  # another run took the number first: take the next
-                continue
-            return final
-        raise ArchiveError(f"could not find a free run number in {incident_dir}")
+                return self.run_record(incident_dir / run.run)
+            except ArchiveError as damage:
+                if passed_over is not None:
+                    passed_over.append(str(damage))
+        raise UsageError(f"incident {incident_dir.name} has no readable runs yet")
+
+    def commit(self, staged: Path, incident_dir: Path, run_name: str) -> Path:
+        """Move a complete run into place under the number claimed for it."""
+        final = incident_dir / run_name
+        try:
+            staged.rename(final)
+        except OSError as error:
+            raise ArchiveError(f"could not archive {final}: {error.strerror}") from None
+        self.release_claim(incident_dir, run_name)
+        return final
 
     def incident_folders(self) -> list[Path]:
         """Every incident folder; their runs are read at once, through the index."""
@@ -167,6 +268,8 @@ class Archive:
         """An incident folder (and run, if named) from `INCIDENT[/run-NNN]`: the folder name,
         or its slug, or the incident's name; the newest date when several match."""
         incident, _, run = name.partition("/")
+        if run and not is_run_name(run):
+            raise UsageError(f"not a run: {run!r} (runs are named run-001, run-002, …)")
         folders = self.incident_folders()
         exact = [f for f in folders if f.name == incident]
         matches = exact or [f for f in folders if f.name[11:] == slugify(incident)]
@@ -189,7 +292,8 @@ def run_names(incident_dir: Path) -> list[str]:
 
 
 def _scan_runs(incident_dir: Path) -> list[RunSummary]:
-    """The runs with their summaries: one directory scan and one read per run."""
+    """The runs with their summaries (or why each cannot be read): one directory scan and
+    one read per run."""
     folder = os.fspath(incident_dir)
     return [
         RunSummary(incident_dir.name, name, _read_summary(os.path.join(folder, name, SUMMARY)))
@@ -203,19 +307,34 @@ def load_history(incident_dir: str | Path | None) -> IncidentHistory:
         return IncidentHistory()
     rounds = []
     for name in run_names(Path(incident_dir)):
-        path = Path(incident_dir) / name / RESULTS
-        if path.exists():
-            rounds += rounds_of(json.loads(path.read_text()), name)
+        document, damage = _read_json(Path(incident_dir) / name / RESULTS)
+        if damage is None:
+            try:
+                rounds += rounds_of(document, name)
+            except (AttributeError, KeyError, TypeError, ValueError):
+                continue  # a damaged run tells nothing; the others still do
     return IncidentHistory(rounds)
 
 
-def _read_summary(path: str) -> dict[str, Any]:
-    # Plain strings and bytes: Path objects and a text wrapper cost more than the read.
+def _read_json(path: str | Path) -> tuple[dict[str, Any], str | None]:
+    """A JSON object from a file, or why it cannot be had."""
+    name = os.path.basename(path)
     try:
+        # Plain strings and bytes: Path objects and a text wrapper cost more than the read.
         with open(path, "rb") as handle:
-            return json.loads(handle.read())
+            data = json.loads(handle.read())
     except FileNotFoundError:
-        return {}
+        return {}, f"{name} is missing (the run is incomplete)"
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+        return {}, f"{name} cannot be read: {type(error).__name__}"
+    if not isinstance(data, dict):
+        return {}, f"{name} does not hold an object"
+    return data, None
+
+
+def _read_summary(path: str) -> dict[str, Any]:
+    data, damage = _read_json(path)
+    return {DAMAGED: damage} if damage else data
 
 
 def _load_index(path: Path) -> dict[str, dict[str, Any]]:

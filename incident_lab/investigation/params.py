@@ -13,6 +13,7 @@ at it; without hypotheses, every target gets its kind's default ones.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -127,9 +128,11 @@ def resolve(values: Mapping[str, Any], registry: Registry) -> InvestigationParam
         raise UsageError(f"a severity is required (--severity {'|'.join(SEVERITIES)})")
     date = str(values.get("date") or "") or dt.datetime.now(dt.UTC).date().isoformat()
     try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):  # fromisoformat takes 20261128 and 2026-W48-6
+            raise ValueError(date)
         dt.date.fromisoformat(date)
     except ValueError:
-        raise UsageError(f"date must be YYYY-MM-DD, got {date!r}") from None
+        raise UsageError(f"date must be YYYY-MM-DD, a real calendar date; got {date[:40]!r}") from None
     specs = {
         str(name): target_spec(str(name), str(reference), registry.kind_names)
         for name, reference in _mapping(values, "targets").items()

@@ -71,6 +71,8 @@ class TargetKind(ABC):
     name: ClassVar[str]
     description: ClassVar[str]
     default_hypotheses: ClassVar[tuple[DefaultHypothesis, ...]] = ()
+    # How to give a target of this kind its secret without writing it into a reference.
+    secret_advice: ClassVar[str] = "give the reference through an env:VARIABLE reference"
 
     @abstractmethod
     def parse(self, reference: str) -> Target:

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from incident_lab.result import JsonScalar, Result, Table
 from incident_lab.verdict import Verdict
+
+# C0 and C1 control characters, but for newline and tab: what a terminal would obey.
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """Text from databases, providers and archives, made harmless to a terminal: every
+    control character (an escape sequence that clears the screen, say) shown as `\\x1b`."""
+    return CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
 def verdict_words(verdict: Verdict) -> str:

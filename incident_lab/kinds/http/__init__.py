@@ -15,6 +15,7 @@ __all__ = ["KIND", "HttpKind", "HttpSession", "HttpTarget"]
 class HttpKind(TargetKind):
     name = "http"
     description = "an http(s) URL that users reach, e.g. https://shop.example.com/health"
+    secret_advice = "give the whole URL, token and all, through an env:VARIABLE reference"
     default_hypotheses = (DefaultHypothesis("http.error_rate"),)
 
     def parse(self, reference: str) -> HttpTarget:

@@ -36,9 +36,15 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 REDIRECTS = (301, 302, 303, 307, 308)
 
 
+# A URL carries none of these: a space, a CR or LF (header injection), any control character.
+CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f-\x9f]")
+
+
 def check_url(url: str, what: str = "URL") -> str:
     """An absolute http(s) URL without credentials; `TargetError` naming the problem otherwise."""
     url = url.strip()
+    if CONTROL_OR_SPACE.search(url):
+        raise TargetError(f"{what} contains whitespace or control characters: {scrub(url)[:60]!r}")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (a malformed port raises only when read)

@@ -22,6 +22,10 @@ __all__ = ["KIND", "PostgresKind", "PostgresSession", "PostgresTarget"]
 class PostgresKind(TargetKind):
     name = "postgres"
     description = "a PostgreSQL server: a libpq URI, conninfo or service name"
+    secret_advice = (
+        "give the password through PGPASSWORD, ~/.pgpass, a pg_service.conf service (with its own "
+        "password file), or the whole reference through an env:VARIABLE reference"
+    )
     default_hypotheses = (
         DefaultHypothesis("postgres.lock_contention"),
         DefaultHypothesis("postgres.recent_migration"),

@@ -10,6 +10,7 @@ the file written for the server's version (`NAME_post_140000.sql` on 14 and late
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -79,6 +80,7 @@ class PostgresTarget:
             parts = libpq.conninfo_to_dict(text)
         except Exception as error:
             raise TargetError(f"malformed PostgreSQL target: {str(error).splitlines()[0]}") from None
+        check_parts(parts)
         if "password" not in parts and (handed := secret_for(reference)):
             parts["password"] = handed
             text = libpq.make_conninfo(text, password=handed)
@@ -114,6 +116,19 @@ class PostgresTarget:
             yield session
         finally:
             session.close()
+
+
+def check_parts(parts: Mapping[str, Any]) -> None:
+    """Refuse what libpq would accept only to fail at connect time, where the failure would
+    read as an outage: a port that is not a port, or no server named at all."""
+    for port in str(parts.get("port", "")).split(","):
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            raise TargetError(f"malformed PostgreSQL target: port {port[:20]!r} is not a port number")
+    named = any(parts.get(key) for key in ("host", "hostaddr", "service"))
+    if not named and not (os.environ.get("PGHOST") or os.environ.get("PGSERVICE")):
+        raise TargetError(
+            "PostgreSQL target names no server: give host=…, a service name, or a URI with a host"
+        )
 
 
 def _label(parts: Mapping[str, Any]) -> str:
@@ -155,6 +170,7 @@ class PostgresSession:
         self._cancelled = False
         self._sees_all_sessions: bool | None = None
         self.tested: list[str] = []
+        self.server = ""
 
     def __repr__(self) -> str:
         return "<PostgresSession>"
@@ -188,6 +204,7 @@ class PostgresSession:
             options=f"{given} {ours}".strip(),
             autocommit=True,
         )
+        self.server = f"PostgreSQL {self._connection.info.parameter_status('server_version') or '?'}"
         read_only, search_path = self._connection.execute(SETTINGS_CHECK).fetchone() or ("", "")
         if read_only != "on" or (self._catalog_only and search_path != "pg_catalog"):
             raise UnsafeSession(
