@@ -181,8 +181,8 @@ class LlmTarget:
 
     @contextmanager
     def session(self, probe: Probe, budget_seconds: float) -> Iterator[LlmSession]:
-        # Nothing to close afterwards: every request opens and closes its own connection.
-        yield LlmSession(self, budget_seconds)
+        with LlmSession(self, budget_seconds) as session:
+            yield session
 
 
 class LlmSession(HttpSession):
