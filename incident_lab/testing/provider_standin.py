@@ -422,15 +422,16 @@ GEMINI_DAILY_429 = _google_error(
     GEMINI_HELP,
     _retry_info("5s"),
 )
-# From continuedev/continue#10085 (2026-02): a model the free tier does not include at all (limit: 0).
+# From continuedev/continue#10085 (2026-02): a model the free tier does not include at all (limit: 0);
+# the model there was gemini-2.5-pro, here it is the stand-in's.
 GEMINI_ZERO_429 = _google_error(
     429,
     "RESOURCE_EXHAUSTED",
     GEMINI_QUOTA_MESSAGE + " To monitor your current usage, head to: https://ai.dev/rate-limit. \n"
     "* Quota exceeded for metric: generativelanguage.googleapis.com/"
-    "generate_content_free_tier_input_token_count, limit: 0, model: gemini-2.5-pro\n"
+    "generate_content_free_tier_input_token_count, limit: 0, model: gemini-2.5-flash\n"
     "* Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_free_tier_requests, "
-    "limit: 0, model: gemini-2.5-pro\nPlease retry in 38.863719904s.",
+    "limit: 0, model: gemini-2.5-flash\nPlease retry in 38.863719904s.",
     GEMINI_HELP,
     _quota_failure(
         (
@@ -801,8 +802,8 @@ CASES: dict[str, Case] = {
                 429,
                 "RESOURCE_EXHAUSTED",
                 "Quota exceeded for aiplatform.googleapis.com/"
-                "generate_content_requests_per_minute_per_project_per_base_model with base model: gemini-pro. "
-                "Please submit a quota increase request. "
+                "generate_content_requests_per_minute_per_project_per_base_model with base model: "
+                "gemini-pro. Please submit a quota increase request. "
                 "https://cloud.google.com/vertex-ai/docs/generative-ai/quotas-genai.",
             ),
         )

@@ -95,7 +95,10 @@ def token_quota(
             f"A daily quota is spent ({seen.spent(daily)}); it resets "
             + (f"at {day}" if day else "with the provider's day, at a time it does not give")
             + ": retrying before the reset is pointless.",
-            hints=[f"Wait until {day or 'the reset'}, or:", *seen.remedies("daily_quota")],
+            hints=[
+                *([f"Wait until {day} for the quota to come back."] if day else []),
+                *seen.remedies("daily_quota"),
+            ],
             **details,
         )
     if too_large := seen.first("request_too_large"):

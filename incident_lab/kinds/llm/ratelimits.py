@@ -131,7 +131,7 @@ class Observation:
     remedy: str | None = None
 
     def describe(self) -> str:
-        limit = f" of {self.limit:g}" if self.limit is not None else ""
+        limit = f" of {self.limit:.15g}" if self.limit is not None else ""
         share = f" ({self.ratio:.0%})" if self.ratio is not None else ""
         return f"{self.signal} {self.value}{limit}{share} from {self.source}"
 
@@ -139,7 +139,7 @@ class Observation:
         """A limit reading as a sentence: `requests per day (free tier) for gemini-2.5-pro: 0 of 25 left`."""
         subject = f" for {self.model}" if self.model else ""
         if self.limit is not None:
-            return f"{self.limit_kind}{subject}: {self.value:g} of {self.limit:g} left"
+            return f"{self.limit_kind}{subject}: {self.value:.15g} of {self.limit:.15g} left"
         return f"{self.limit_kind}{subject}: {'exhausted' if self.value == 0 else self.value}"
 
 
@@ -625,7 +625,7 @@ class QuotaEvidence:
         self.sources: list[tuple[str, bool, str]] = []
         self.answers = 0  # answers from the provider's API, the denominator of error shares
         self.accepted = 0  # live generation requests the provider served
-        self._usage: list[tuple[str, int, str]] = []  # minute, tokens, source
+        self._usage: list[tuple[str, int, str, str]] = []  # minute, tokens, source, provider
 
     def note(self, source: str, used: bool, detail: str) -> None:
         self.sources.append((source, used, scrub(detail)))
@@ -651,7 +651,7 @@ class QuotaEvidence:
                 self.rows.append(seen.row("finish_reason", truncated[0], kind="output_truncated"))
             if answer.tokens is not None and answer.observed_at:
                 minute = when.replace(second=0, microsecond=0)
-                self._usage.append((format_time(minute), answer.tokens, "export"))
+                self._usage.append((format_time(minute), answer.tokens, "export", seen.provider))
         self.rows += [
             Seen("export", self.provider).row("unparsable_line", problem, kind="unparsable")
             for problem in problems
@@ -707,7 +707,7 @@ class QuotaEvidence:
                 self.rows.append(seen.row("unparsable_answer", truncate(str(error), 200), kind="unparsable"))
                 self.note("usage_api", False, f"{what}: {error}")
                 return
-        self._usage += [(start, tokens, "usage_api") for start, tokens in found]
+        self._usage += [(start, tokens, "usage_api", self.provider) for start, tokens in found]
         self.note("usage_api", True, f"{len(pages)} page(s), {len(found)} one-minute buckets")
 
     def _refused(self, source: str, what: str, answer: Response, seen: Seen) -> None:
@@ -733,24 +733,25 @@ class QuotaEvidence:
     def _usage_rows(self) -> list[Observation]:
         """One row per minute bucket and source, its tokens summed over models, with its utilisation."""
         limit = self.usage_limit()
-        totals: Counter[tuple[str, str]] = Counter()
-        for start, tokens, source in self._usage:
-            totals[source, start] += tokens
+        totals: Counter[tuple[str, str, str]] = Counter()
+        for start, tokens, source, provider in self._usage:
+            totals[source, provider, start] += tokens
         return [
-            Seen(source, self.provider, self.model or "(all)", start).row(
+            Seen(source, provider, self.model or "(all)", start).row(
                 "tokens_per_minute",
-                totals[source, start],
+                totals[source, provider, start],
                 limit=limit,
-                ratio=totals[source, start] / limit if limit else None,
+                ratio=totals[source, provider, start] / limit if limit else None,
             )
-            for source, start in sorted(totals)
+            for source, provider, start in sorted(totals)
         ]
 
     def _sources(self) -> list[tuple[str, bool, str]]:
         if self._usage and not self.usage_limit():
+            source = self._usage[0][2]
             return [
                 *self.sources,
-                ("usage_api", False, "no per-minute token limit known: set tokens_per_minute_limit"),
+                (source, False, "no per-minute token limit known: set tokens_per_minute_limit"),
             ]
         return self.sources
 
@@ -871,11 +872,7 @@ class QuotaEvidence:
                 if r.limit == 0 or "month" in str(r.limit_kind) or "quota" in str(r.limit_kind)
             ]
         said = "; ".join(dict.fromkeys(row.headline() for row in same[:3]))
-        return (
-            f"{said}, from {refusal.source}: {truncate(str(refusal.value), 120)}"
-            if said
-            else refusal.describe()
-        )
+        return f"{said}, from {refusal.source}" if said else refusal.describe()
 
     def overview(self) -> str:
         """What each source gave, for summaries that must say why nothing was usable."""
