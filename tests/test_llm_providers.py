@@ -425,7 +425,7 @@ def test_spans_carry_their_own_provider_and_truncation_is_not_the_quota(monkeypa
 
 
 def test_tokens_per_minute_from_spans_count_against_the_limit(monkeypatch, tmp_path):
-    spans = [span(n, "openai", "gpt-4o-mini") for n in range(30)]  # 30 × 1280 tokens in one minute
+    spans = [span(n, "openai", "gpt-4o-mini") for n in range(30)]  # 30 spans of 1280 tokens in one minute
     path = tmp_path / "traces.jsonl"
     path.write_text(traces(spans))
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)

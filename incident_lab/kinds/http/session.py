@@ -30,7 +30,7 @@ import threading
 import time
 import urllib.request
 import weakref
-from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -250,13 +250,14 @@ class HttpSession:
         Content-Type), following up to `follow_redirects` redirects of a GET; never
         raises for what the network or the server does."""
         data = body if json_body is None else json.dumps(json_body, separators=(",", ":")).encode()
+        loop = self._running()
         if record:
             shown = f" {data.decode('utf-8', 'replace')}" if data and json_body is not None else ""
             self.note(f"{method} {url}" + (shown or (f" ({len(data)} bytes)" if data else "")))
         sent_headers = {"User-Agent": "incident-lab", "Accept": "application/json, */*", **(headers or {})}
         if json_body is not None:
             sent_headers["Content-Type"] = "application/json"
-        answer = self._on_loop(lambda loop: self._fetch(loop, method, url, sent_headers, data, timeout))
+        answer = loop.run(self._fetch(loop, method, url, sent_headers, data, timeout))
         target = urljoin(url, answer.headers.get("location", ""))
         if follow_redirects and method == "GET" and answer.status in REDIRECTS and target != url:
             if urlsplit(target).scheme not in ("http", "https"):
@@ -273,7 +274,9 @@ class HttpSession:
             )
         return answer
 
-    def _on_loop(self, work: Callable[[_Loop], Coroutine[Any, Any, T]]) -> T:
+    def _running(self) -> _Loop:
+        """The session's loop and client, started on first use; the proxies in force are
+        recorded with the test, since they decide the way the requests went."""
         with self._lock:
             if self._loop is None:
                 self._loop = _Loop()
@@ -281,8 +284,7 @@ class HttpSession:
                 if proxies := proxy_settings():
                     listed = ", ".join(f"{name.upper()}_PROXY={value}" for name, value in proxies.items())
                     self.note(f"(proxies from the environment: {listed})")
-            loop = self._loop
-        return loop.run(work(loop))
+            return self._loop
 
     async def _fetch(
         self,
@@ -381,7 +383,8 @@ class HttpSession:
 
             return list(await asyncio.gather(*(one() for _ in range(count))))
 
-        return self._on_loop(every)
+        loop = self._running()
+        return loop.run(every(loop))
 
 
 async def _read_body(answer: httpx.Response) -> bytes:
