@@ -85,7 +85,7 @@ _TOKEN_LIMIT_WORDS = re.compile(
     r"tokens? per (?:min|minute)|\btpm\b|token rate limit|(?:input|output|request) tokens", re.I
 )
 _REQUEST_LIMIT_WORDS = re.compile(
-    r"requests? per (?:min|minute)|\brpm\b|call rate limit|number of requests", re.I
+    r"requests? per (?:min|minute)|\brpm\b|call rate limit|number of requests|requests rate limit", re.I
 )
 # OpenAI's "… on tokens per day (TPD): Limit 200000, Used 199500, Requested 900. Please try again in 7m12s."
 _SAID_LIMIT = re.compile(r"Limit (?P<limit>\d+), Used (?P<used>\d+)")
