@@ -70,7 +70,7 @@ CASES = [
     ("openai-usage", {**ADMIN, "tokens_per_minute_limit": 30000}, True, None, "2 minutes in a row"),
     ("openai-server-error", {}, False, None, "not the token quota: provider server errors (HTTP 5xx) (1)"),
     ("openai-malformed", {}, None, "unparsable", "Could not parse: x-ratelimit-limit-tokens: '30k'"),
-    ("openai-bad-key", {}, None, "auth_rejected", "The provider rejected the key"),
+    ("openai-bad-key", {}, None, "auth_rejected", "The provider rejected OPENAI_API_KEY (…3a9c)"),
     ("anthropic-headroom", {}, False, None, "Headroom stayed at or above 20%"),
     ("anthropic-429", {}, True, "rate_tokens", "input_tokens_remaining 0 of 400000"),
     ("anthropic-spend-cap", {}, True, "hard_quota", "monthly spend limit"),
@@ -336,8 +336,8 @@ def test_references_parse_and_never_carry_secrets(monkeypatch):
     )
     assert LlmTarget.parse("LiteLLM@http://proxy:4000/v1").label == "litellm@http://proxy:4000"
     assert LlmTarget.parse("http://127.0.0.1:8080/v1").provider == "openai"
-    with pytest.raises(TargetError, match="unknown LLM provider 'gemini'"):
-        LlmTarget.parse("gemini")
+    with pytest.raises(TargetError, match="unknown LLM provider 'cohere'"):
+        LlmTarget.parse("cohere")
     with pytest.raises(TargetError, match="AZURE_OPENAI_ENDPOINT"):
         LlmTarget.parse("azure")
     with pytest.raises(TargetError) as refused:

@@ -14,12 +14,23 @@ stops). A web service stands in under `http/`: `http/ok`, `http/status/CODE`,
 (closes the connection without answering) and `http/redirect/PATH` (302 to `/PATH`).
 Provider cases answer 401 to a request without a key. The pytest fixture is
 `provider_standin` in `incident_lab.testing.fixtures`.
+
+Bedrock cases check the request's SigV4 signature against `AWS_CREDENTIALS` (with
+botocore, when installed) and answer 403 as AWS does when it does not match; they also
+take a Bedrock API key as a bearer token. `ProviderStandIn(certificate=…)` serves HTTPS
+with a certificate from `self_signed_certificate`. The server speaks HTTP/1.1 and keeps
+connections alive; `peers` records which client port sent each request.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import shutil
+import socket
+import ssl
+import subprocess
 import sys
 import threading
 from collections import Counter
@@ -27,10 +38,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-AUTH_HEADERS = ("authorization", "x-api-key", "api-key")
+AUTH_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
+# The stand-in's AWS account: Bedrock cases accept requests signed with this key pair.
+AWS_CREDENTIALS = {"AKIASTANDIN0EXAMPLE7": "standin/SigV4/secret+for+tests+only/0000"}
 
 
 @dataclass(frozen=True)
@@ -39,12 +53,16 @@ class Request:
     path: str  # below the case's prefix
     query: Mapping[str, list[str]]
     headers: Message
+    body: bytes = b""
+    full_path: str = ""  # as sent, prefix included: what a signature covers
 
     @property
     def key(self) -> str | None:
         for name in AUTH_HEADERS:
             if self.headers.get(name):
                 return str(self.headers[name]).removeprefix("Bearer ")
+        if self.query.get("key"):  # Gemini also takes ?key=
+            return self.query["key"][0]
         return None
 
 
@@ -308,6 +326,278 @@ def _litellm_case(info: dict[str, Any], models: Reply, completion: Reply) -> Cas
     return Case("litellm", "", routes)
 
 
+# Gemini API (generativelanguage.googleapis.com/v1beta)
+
+GEMINI_MODELS = {
+    "models": [
+        {
+            "name": "models/gemini-2.5-flash",
+            "displayName": "Gemini 2.5 Flash",
+            "inputTokenLimit": 1048576,
+            "outputTokenLimit": 65536,
+            "supportedGenerationMethods": ["generateContent", "countTokens"],
+        }
+    ]
+}
+GEMINI_ANSWER = {
+    "candidates": [
+        {"content": {"parts": [{"text": "p"}], "role": "model"}, "finishReason": "MAX_TOKENS", "index": 0}
+    ],
+    "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1, "totalTokenCount": 2},
+    "modelVersion": "gemini-2.5-flash",
+}
+GEMINI_QUOTA_MESSAGE = (
+    "You exceeded your current quota, please check your plan and billing details. For more information on "
+    "this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits."
+)
+GEMINI_HELP = {
+    "@type": "type.googleapis.com/google.rpc.Help",
+    "links": [
+        {
+            "description": "Learn more about Gemini API quotas",
+            "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
+        }
+    ],
+}
+
+
+def _google_error(code: int, status: str, message: str, *details: Any) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message, "status": status}
+    if details:
+        error["details"] = list(details)
+    return {"error": error}
+
+
+def _quota_failure(*violations: tuple[str, str, str | None]) -> dict[str, Any]:
+    """(quotaMetric, quotaId, quotaValue) for each violated quota."""
+    return {
+        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+        "violations": [
+            {
+                "quotaMetric": f"generativelanguage.googleapis.com/{metric}",
+                "quotaId": quota_id,
+                "quotaDimensions": {"location": "global", "model": "gemini-2.5-flash"},
+                **({"quotaValue": value} if value is not None else {}),
+            }
+            for metric, quota_id, value in violations
+        ],
+    }
+
+
+def _retry_info(delay: Any) -> dict[str, Any]:
+    return {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}
+
+
+def _gemini_case(generate: Route, models: Route = Reply(200, GEMINI_MODELS)) -> Case:
+    routes: dict[str, Route] = {
+        "GET /v1beta/models": models,
+        "POST /v1beta/models/gemini-2.5-flash:generateContent": generate,
+    }
+    return Case("gemini", "/v1beta", routes)
+
+
+# From glidea/one-balance#22 (2025-08): per-minute input tokens, with the quota's value.
+GEMINI_TPM_429 = _google_error(
+    429,
+    "RESOURCE_EXHAUSTED",
+    GEMINI_QUOTA_MESSAGE,
+    _quota_failure(
+        (
+            "generate_content_free_tier_input_token_count",
+            "GenerateContentInputTokensPerModelPerMinute-FreeTier",
+            "250000",
+        )
+    ),
+    GEMINI_HELP,
+    _retry_info("21s"),
+)
+# From voideditor/void#557 (2025-05): the free tier's requests per day; retryDelay is short all the same.
+GEMINI_DAILY_429 = _google_error(
+    429,
+    "RESOURCE_EXHAUSTED",
+    GEMINI_QUOTA_MESSAGE,
+    _quota_failure(
+        ("generate_content_free_tier_requests", "GenerateRequestsPerDayPerProjectPerModel-FreeTier", "25")
+    ),
+    GEMINI_HELP,
+    _retry_info("5s"),
+)
+# From continuedev/continue#10085 (2026-02): a model the free tier does not include at all (limit: 0);
+# the model there was gemini-2.5-pro, here it is the stand-in's.
+GEMINI_ZERO_429 = _google_error(
+    429,
+    "RESOURCE_EXHAUSTED",
+    GEMINI_QUOTA_MESSAGE + " To monitor your current usage, head to: https://ai.dev/rate-limit. \n"
+    "* Quota exceeded for metric: generativelanguage.googleapis.com/"
+    "generate_content_free_tier_input_token_count, limit: 0, model: gemini-2.5-flash\n"
+    "* Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_free_tier_requests, "
+    "limit: 0, model: gemini-2.5-flash\nPlease retry in 38.863719904s.",
+    GEMINI_HELP,
+    _quota_failure(
+        (
+            "generate_content_free_tier_input_token_count",
+            "GenerateContentInputTokensPerModelPerMinute-FreeTier",
+            None,
+        ),
+        ("generate_content_free_tier_requests", "GenerateRequestsPerDayPerProjectPerModel-FreeTier", None),
+    ),
+    _retry_info("38s"),
+)
+GEMINI_BAD_KEY = _google_error(
+    400,
+    "INVALID_ARGUMENT",
+    "API key not valid. Please pass a valid API key.",
+    {
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+        "reason": "API_KEY_INVALID",
+        "domain": "googleapis.com",
+        "metadata": {"service": "generativelanguage.googleapis.com"},
+    },
+)
+GEMINI_DISABLED = _google_error(
+    403,
+    "PERMISSION_DENIED",
+    "Generative Language API has not been used in project 411082643095 before or it is disabled. Enable it "
+    "by visiting https://console.developers.google.com/apis/api/generativelanguage.googleapis.com/overview"
+    "?project=411082643095 then retry.",
+    {
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+        "reason": "SERVICE_DISABLED",
+        "domain": "googleapis.com",
+        "metadata": {"consumer": "projects/411082643095", "service": "generativelanguage.googleapis.com"},
+    },
+)
+
+# Vertex AI (aiplatform.googleapis.com): Gemini on a project, OAuth bearer tokens.
+
+VERTEX_MOUNT = "/v1/projects/standin/locations/us-central1"
+VERTEX_ANSWER = {
+    **GEMINI_ANSWER,
+    "usageMetadata": {**GEMINI_ANSWER["usageMetadata"], "trafficType": "ON_DEMAND"},
+}
+
+
+def _vertex_case(generate: Route) -> Case:
+    path = f"POST {VERTEX_MOUNT}/publishers/google/models/gemini-2.5-flash:generateContent"
+    return Case("vertex", VERTEX_MOUNT, {path: generate})
+
+
+GOOGLE_FRONT_END_429 = (
+    "<!DOCTYPE html><html lang=en><meta charset=utf-8><title>Error 429 (Too Many Requests)!!1</title>"
+    "<p><b>429.</b> <ins>That's an error.</ins><p>We're sorry, but you have sent too many requests to us "
+    "recently. <ins>That's all we know.</ins>"
+)
+
+# AWS Bedrock runtime: SigV4 (service "bedrock"), errors named in x-amzn-ErrorType.
+
+BEDROCK_MODEL = "amazon.nova-micro-v1%3A0"  # as botocore sends it: the colon percent-encoded
+BEDROCK_ANSWER = {
+    "output": {"message": {"role": "assistant", "content": [{"text": "p"}]}},
+    "stopReason": "max_tokens",
+    "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2},
+    "metrics": {"latencyMs": 120},
+}
+
+
+def _bedrock_error(status: int, name: str, message: str | None, body: str | None = None) -> Reply:
+    headers = {
+        "x-amzn-ErrorType": f"{name}:http://internal.amazon.com/coral/com.amazon.bedrock/",
+        "x-amzn-RequestId": "ca47a5ce-e260-4824-aa0e-2e62669d5d6e",
+    }
+    return Reply(status, body if body is not None else {"message": message}, headers)
+
+
+def _sigv4_refusal(request: Request) -> Reply | None:
+    """AWS's answer to a request whose signature does not check out, or None when it does
+    (or when botocore, which recomputes it, is not installed)."""
+    authorization = str(request.headers.get("authorization") or "")
+    if authorization.startswith("Bearer "):  # a Bedrock API key
+        return None
+    found = re.match(
+        r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)/"
+        r"aws4_request, SignedHeaders=(?P<signed>[^,]+), Signature=(?P<signature>[0-9a-f]+)",
+        authorization,
+    )
+    if not found:
+        return _bedrock_error(
+            403, "IncompleteSignature", "Authorization header requires 'Credential' parameter."
+        )
+    secret = AWS_CREDENTIALS.get(found["key"])
+    if secret is None:
+        return _bedrock_error(
+            403, "UnrecognizedClientException", "The security token included in the request is invalid."
+        )
+    try:
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+    except ImportError:
+        return None
+    names = found["signed"].split(";")
+    headers = {name: str(request.headers.get(name)) for name in names if name != "host"}
+    url = f"http://{request.headers.get('host')}{request.full_path}"
+    signed = AWSRequest(method=request.method, url=url, data=request.body, headers=headers)
+    signed.context["timestamp"] = str(request.headers.get("x-amz-date"))
+    token = request.headers.get("x-amz-security-token")
+    signer = SigV4Auth(Credentials(found["key"], secret, token), found["service"], found["region"])
+    expected = signer.signature(signer.string_to_sign(signed, signer.canonical_request(signed)), signed)
+    if expected != found["signature"] or found["service"] != "bedrock":
+        return _bedrock_error(
+            403,
+            "InvalidSignatureException",
+            "The request signature we calculated does not match the signature you provided. Check your AWS "
+            "Secret Access Key and signing method. Consult the service documentation for details.",
+        )
+    return None
+
+
+def _bedrock_case(reply: Reply) -> Case:
+    def converse(request: Request) -> Reply:
+        return _sigv4_refusal(request) or reply
+
+    return Case("bedrock", "", {f"POST /model/{BEDROCK_MODEL}/converse": converse})
+
+
+# Mistral (api.mistral.ai/v1): per-minute and monthly token headers, a rate_limited body.
+
+
+def _mistral_limits(minute: int, month: int | None = None) -> dict[str, str]:
+    """The headers of mistralai/client-ts#169 (2026-02); the monthly pair as clients parse them."""
+    headers = {
+        "x-ratelimit-limit-tokens-minute": "5000000",
+        "x-ratelimit-remaining-tokens-minute": str(minute),
+        "x-ratelimit-tokens-query-cost": "52",
+        "x-ratelimit-limit-req-minute": "720",
+        "x-ratelimit-remaining-req-minute": "717",
+    }
+    if month is not None:
+        headers["x-ratelimit-limit-tokens-month"] = "1000000000"
+        headers["x-ratelimit-remaining-tokens-month"] = str(month)
+    return headers
+
+
+MISTRAL_RATE_LIMITED = {
+    "object": "error",
+    "message": "Rate limit exceeded",
+    "type": "rate_limited",
+    "param": None,
+    "code": "1300",
+}
+MISTRAL_COMPLETION = {**COMPLETION, "id": "cmpl-standin", "model": "mistral-small-latest"}
+
+
+def _mistral_case(completion: Route, models: Route | None = None) -> Case:
+    listing = {
+        "object": "list",
+        "data": [{"id": "mistral-small-latest", "object": "model", "owned_by": "mistralai"}],
+    }
+    routes: dict[str, Route] = {
+        "GET /v1/models": models or Reply(200, listing),
+        "POST /v1/chat/completions": completion,
+    }
+    return Case("mistral", "/v1", routes)
+
+
 # Status pages
 
 
@@ -472,6 +762,141 @@ CASES: dict[str, Case] = {
         Reply(200, MODELS),
         Reply(200, COMPLETION, {f"llm_provider-{k}": v for k, v in _openai_limits(25000).items()}),
     ),
+    "gemini-headroom": _gemini_case(Reply(200, GEMINI_ANSWER)),
+    "gemini-tpm-429": _gemini_case(Reply(429, GEMINI_TPM_429)),
+    "gemini-daily": _gemini_case(Reply(429, GEMINI_DAILY_429)),
+    "gemini-free-tier-zero": _gemini_case(Reply(429, GEMINI_ZERO_429)),
+    "gemini-overloaded": _gemini_case(
+        Reply(503, _google_error(503, "UNAVAILABLE", "The model is overloaded. Please try again later."))
+    ),
+    "gemini-bad-key": _gemini_case(Reply(400, GEMINI_BAD_KEY), models=Reply(400, GEMINI_BAD_KEY)),
+    "gemini-disabled": _gemini_case(Reply(403, GEMINI_DISABLED), models=Reply(403, GEMINI_DISABLED)),
+    "gemini-malformed": _gemini_case(
+        Reply(
+            429,
+            _google_error(
+                429,
+                "RESOURCE_EXHAUSTED",
+                GEMINI_QUOTA_MESSAGE,
+                {
+                    "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                    "violations": "GenerateContentInputTokensPerModelPerMinute",
+                },
+                _retry_info("soon"),
+            ),
+        )
+    ),
+    "vertex-headroom": _vertex_case(Reply(200, VERTEX_ANSWER)),
+    "vertex-provisioned-429": _vertex_case(
+        Reply(
+            429,
+            _google_error(
+                429, "RESOURCE_EXHAUSTED", "Too many requests. Exceeded the Provisioned Throughput."
+            ),
+        )
+    ),
+    "vertex-quota-rpm": _vertex_case(
+        Reply(
+            429,
+            _google_error(
+                429,
+                "RESOURCE_EXHAUSTED",
+                "Quota exceeded for aiplatform.googleapis.com/"
+                "generate_content_requests_per_minute_per_project_per_base_model with base model: "
+                "gemini-pro. Please submit a quota increase request. "
+                "https://cloud.google.com/vertex-ai/docs/generative-ai/quotas-genai.",
+            ),
+        )
+    ),
+    "vertex-shared-capacity": _vertex_case(
+        Reply(429, _google_error(429, "RESOURCE_EXHAUSTED", "Resource exhausted, please try again later."))
+    ),
+    "vertex-billing-disabled": _vertex_case(
+        Reply(
+            403,
+            _google_error(
+                403,
+                "PERMISSION_DENIED",
+                "This API method requires billing to be enabled. Please enable billing on project "
+                "#standin by visiting https://console.developers.google.com/billing/enable?project=standin "
+                "then retry.",
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "BILLING_DISABLED",
+                    "domain": "googleapis.com",
+                    "metadata": {"consumer": "projects/standin", "service": "aiplatform.googleapis.com"},
+                },
+            ),
+        )
+    ),
+    "vertex-bad-token": _vertex_case(
+        Reply(
+            401,
+            _google_error(
+                401,
+                "UNAUTHENTICATED",
+                "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie "
+                "or other valid authentication credential. See "
+                "https://developers.google.com/identity/sign-in/web/devconsole-project.",
+            ),
+        )
+    ),
+    "vertex-malformed": _vertex_case(Reply(429, GOOGLE_FRONT_END_429, content_type="text/html")),
+    "bedrock-headroom": _bedrock_case(Reply(200, BEDROCK_ANSWER)),
+    "bedrock-tokens-429": _bedrock_case(
+        _bedrock_error(429, "ThrottlingException", "Too many tokens, please wait before trying again.")
+    ),
+    "bedrock-daily": _bedrock_case(
+        _bedrock_error(
+            429, "ThrottlingException", "Too many tokens per day, please wait before trying again."
+        )
+    ),
+    "bedrock-service-quota": _bedrock_case(
+        _bedrock_error(
+            400,
+            "ServiceQuotaExceededException",
+            "Your request exceeds the service quota for your account. You can view your quotas at "
+            "https://console.aws.amazon.com/servicequotas/",
+        )
+    ),
+    "bedrock-not-ready": _bedrock_case(
+        _bedrock_error(429, "ModelNotReadyException", "Model is not ready for inference. Wait and try again.")
+    ),
+    "bedrock-unavailable": _bedrock_case(
+        _bedrock_error(503, "ServiceUnavailableException", "Bedrock is unable to process your request.")
+    ),
+    "bedrock-malformed": _bedrock_case(
+        _bedrock_error(429, "ThrottlingException", None, body='{"message":"Too many tok')
+    ),
+    "mistral-headroom": _mistral_case(Reply(200, MISTRAL_COMPLETION, _mistral_limits(4999911))),
+    "mistral-tpm-429": _mistral_case(
+        Reply(429, MISTRAL_RATE_LIMITED, {**_mistral_limits(0), "Retry-After": "12"})
+    ),
+    "mistral-monthly": _mistral_case(
+        Reply(429, MISTRAL_RATE_LIMITED, {**_mistral_limits(4999911, month=0), "Retry-After": "1"})
+    ),
+    "mistral-capacity": _mistral_case(
+        Reply(
+            503,
+            {
+                "object": "error",
+                "message": "Service tier capacity exceeded for this model.",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": None,
+            },
+        )
+    ),
+    "mistral-bad-key": _mistral_case(
+        Reply(401, {"detail": "Unauthorized"}), models=Reply(401, {"detail": "Unauthorized"})
+    ),
+    "mistral-malformed": _mistral_case(
+        Reply(
+            200,
+            MISTRAL_COMPLETION,
+            {"x-ratelimit-limit-tokens-minute": "5M", "x-ratelimit-remaining-tokens-minute": "lots"},
+        )
+    ),
     "status-none": _statuspage(
         "none", "All Systems Operational", {"API": "operational", "Console": "operational"}, []
     ),
@@ -496,19 +921,66 @@ CASES: dict[str, Case] = {
 }
 
 
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and localhost, and its key, made with the openssl command."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise RuntimeError(
+            "the openssl command is needed to make a test certificate (apt-get install openssl)"
+        )
+    certificate, key = directory / "standin-cert.pem", directory / "standin-key.pem"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=incident-lab stand-in",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(certificate),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return certificate, key
+
+
 class _Server(ThreadingHTTPServer):
+    tls: ssl.SSLContext | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # The TLS handshake runs in the request's own thread, so one slow client cannot hold up accept().
+        if self.tls is not None:
+            try:
+                request = self.tls.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError):
+                return  # a client that does not trust the certificate hangs up: the point of some tests
+        super().finish_request(request, client_address)
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that gave up (the point of the slow and hanging cases) is not an error."""
-        if not isinstance(sys.exc_info()[1], ConnectionError):
+        if not isinstance(sys.exc_info()[1], ConnectionError | socket.timeout):
             super().handle_error(request, client_address)
 
 
 class ProviderStandIn:
     """The stand-in server; `start()` (or `with`) binds a free port on 127.0.0.1."""
 
-    def __init__(self) -> None:
+    def __init__(self, certificate: tuple[Path, Path] | None = None) -> None:
         self.root = ""
         self.requests: list[tuple[str, str, bool]] = []  # method, path and query, whether a key came
+        self.peers: list[int] = []  # the client port of each request: one port, one kept-alive connection
+        self.certificate = certificate
         self._stopping = threading.Event()
         self._counters: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -519,8 +991,12 @@ class ProviderStandIn:
         server.daemon_threads = True
         server.block_on_close = False  # a hanging case must not hold up stop()
         server.standin = self  # type: ignore[attr-defined]
+        if self.certificate is not None:
+            server.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            server.tls.load_cert_chain(*self.certificate)
         self._server = server
-        self.root = f"http://127.0.0.1:{server.server_address[1]}"
+        scheme = "https" if self.certificate else "http"
+        self.root = f"{scheme}://127.0.0.1:{server.server_address[1]}"
         threading.Thread(target=server.serve_forever, name="provider stand-in", daemon=True).start()
         return self
 
@@ -560,14 +1036,25 @@ class ProviderStandIn:
             delay, _, rest = rest.partition("/")
             if self._stopping.wait(int(delay) / 1000):
                 return None
-            return self.answer(Request(request.method, f"/{rest}", request.query, request.headers))
+            return self.answer(
+                Request(
+                    request.method,
+                    f"/{rest}",
+                    request.query,
+                    request.headers,
+                    request.body,
+                    request.full_path,
+                )
+            )
         if first == "hang":
             self._stopping.wait()
             return None
         if first == "http":
             return self._web(request.method, rest)
         case = CASES.get(first)
-        below = Request(request.method, f"/{rest}", request.query, request.headers)
+        below = Request(
+            request.method, f"/{rest}", request.query, request.headers, request.body, request.full_path
+        )
         if case is None:
             return Reply(404, {"error": {"message": f"no stand-in case {first!r}", "type": "not_found"}})
         if not case.open and below.key is None:
@@ -600,19 +1087,20 @@ class ProviderStandIn:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"  # one request per connection: nothing to keep track of
+    protocol_version = "HTTP/1.1"  # connections stay open between requests, as providers' do
 
     def do_GET(self) -> None:
         standin: ProviderStandIn = self.server.standin  # type: ignore[attr-defined]
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        body = self.rfile.read(length) if length else b""
         parts = urlsplit(self.path)
-        request = Request(self.command, parts.path, parse_qs(parts.query), self.headers)
+        request = Request(self.command, parts.path, parse_qs(parts.query), self.headers, body, self.path)
         with standin._lock:
             standin.requests.append((self.command, self.path, request.key is not None))
+            standin.peers.append(self.client_address[1])
         reply = standin.answer(request)
         if reply is None:
+            self.close_connection = True
             return
         payload = reply.payload()
         self.send_response(reply.status)
