@@ -68,12 +68,18 @@ def scrub(text: str) -> str:
     return text
 
 
+# Keys whose values are identifiers the code defines, never a secret: left alone, so that a
+# password that is also a word (`postgres`, a common one) cannot turn the probe id
+# `postgres.lock_contention` into one that no registry knows.
+IDENTIFIER_KEYS = frozenset({"probe", "kind", "columns", "schema"})
+
+
 def scrub_value(value: object) -> object:
-    """Scrub strings inside JSON-like data (dicts, lists, scalars)."""
+    """Scrub strings inside JSON-like data (dicts, lists, scalars), but for identifiers."""
     if isinstance(value, str):
         return scrub(value)
     if isinstance(value, dict):
-        return {key: scrub_value(item) for key, item in value.items()}
+        return {key: item if key in IDENTIFIER_KEYS else scrub_value(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [scrub_value(item) for item in value]
     return value

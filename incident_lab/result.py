@@ -177,6 +177,7 @@ class Result:
         raise KeyError(f"{self.probe} has no metric named {name!r}")
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form, scrubbed of secrets (identifiers kept: see `IDENTIFIER_KEYS`)."""
         data = {
             "schema": SCHEMA_VERSION,
             "probe": self.probe,

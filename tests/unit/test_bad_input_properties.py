@@ -6,9 +6,11 @@ import json
 import string
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from incident_lab import redaction
 from incident_lab.archive.store import ArchivedRun
 from incident_lab.cli import load_params_file, main
 from incident_lab.exceptions import ArchiveError, ParameterError, TargetError, UsageError
@@ -28,6 +30,14 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=20,
 )
+
+
+@pytest.fixture(autouse=True)
+def secrets_of_this_test_only(monkeypatch):
+    """Secrets that parsing registers are forgotten after each test: they are process-wide."""
+    monkeypatch.setattr(redaction, "_known_secrets", set(redaction._known_secrets))
+
+
 reference_text = st.text(alphabet=string.printable + "é🔥\x00\x1b", max_size=60)
 
 

@@ -2,7 +2,14 @@
 
 import pytest
 
+from incident_lab import redaction
 from incident_lab.redaction import MASK, register_secret, scrub, scrub_value
+
+
+@pytest.fixture(autouse=True)
+def secrets_of_this_test_only(monkeypatch):
+    """Secrets registered here are forgotten after each test: they are process-wide."""
+    monkeypatch.setattr(redaction, "_known_secrets", set(redaction._known_secrets))
 
 
 @pytest.mark.parametrize(
@@ -43,3 +50,14 @@ def test_scrub_value_walks_json_like_data():
 def test_text_without_any_credential_shape_comes_back_unchanged():
     text = "SELECT count(*) FROM orders WHERE customer_id = 42"
     assert scrub(text) is text or scrub(text) == text
+
+
+def test_a_password_that_is_also_a_word_never_masks_an_identifier():
+    from incident_lab import Result, Verdict
+
+    register_secret("postgres")  # a common default password
+    result = Result("postgres.lock_contention", "h", Verdict.TRUE, "the postgres role", "", "", "", 1.0, {})
+    written = result.to_dict()
+    assert written["probe"] == "postgres.lock_contention" and written["kind"] == ""
+    assert written["summary"] == f"the {MASK} role"
+    assert Result.from_dict(written).probe == "postgres.lock_contention"

@@ -40,7 +40,7 @@ import httpx
 
 from incident_lab.exceptions import TargetError
 from incident_lab.kinds import secret_for
-from incident_lab.redaction import MASK, register_secret, scrub
+from incident_lab.redaction import MASK, SECRET_QUERY_NAMES, register_secret, scrub
 
 if TYPE_CHECKING:
     from incident_lab.probe import Probe
@@ -76,8 +76,9 @@ def check_url(url: str, what: str = "URL") -> str:
     return url
 
 
-# Query parameters that carry credentials in the wild (?token=, ?api_key=, ?sig=, …).
-SECRET_QUERY_NAMES = re.compile(r"token|key|secret|sig|pass|auth|credential|session|code", re.IGNORECASE)
+# Query parameters that carry credentials in the wild (?token=, ?api_key=, ?sig=, …): the
+# names redaction masks in any text, here to take the whole URL out as the secret.
+SECRET_QUERY_NAME = re.compile(rf"(?:{SECRET_QUERY_NAMES})", re.IGNORECASE)
 
 
 def safe_url(url: str) -> str:
@@ -98,7 +99,7 @@ class HttpTarget:
     def parse(cls, reference: str) -> HttpTarget:
         url = check_url(secret_for(reference) or reference)
         for name, value in parse_qsl(urlsplit(url).query):
-            if SECRET_QUERY_NAMES.search(name):
+            if SECRET_QUERY_NAME.fullmatch(name):
                 register_secret(value)
         return cls(url, safe_url(url))
 
@@ -106,7 +107,7 @@ class HttpTarget:
     def split_secret(cls, reference: str) -> tuple[str, str | None]:
         """The URL with secret-looking query values masked, and the whole URL as the secret."""
         parts = urlsplit(check_url(reference))
-        query = [(n, MASK if SECRET_QUERY_NAMES.search(n) else v) for n, v in parse_qsl(parts.query)]
+        query = [(n, MASK if SECRET_QUERY_NAME.fullmatch(n) else v) for n, v in parse_qsl(parts.query)]
         if all(value != MASK for _, value in query):
             return reference, None
         return urlunsplit(parts._replace(query=urlencode(query, safe=MASK))), reference

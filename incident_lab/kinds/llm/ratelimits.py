@@ -22,6 +22,7 @@ import ast
 import csv
 import datetime as dt
 import email.utils
+import io
 import json
 import re
 from collections import Counter
@@ -108,6 +109,7 @@ _REQUEST_ID_HEADERS = (
 )
 _TRUNCATED = {"length", "max_tokens", "max_output_tokens"}
 GOOGLE = ("gemini", "vertex")
+MAX_PROBLEMS_NAMED = 20  # an export of garbage names its first lines, then counts the rest
 
 
 @dataclass(frozen=True)
@@ -568,18 +570,29 @@ def load_export(path: Path) -> tuple[list[Exported], list[str]]:
     if path.suffix.lower() in (".json", ".jsonl") and otel.is_otlp(path):
         spans, problems = otel.load_spans(path)
         return [_from_span(span) for span in spans], problems
-    with path.open(newline="", encoding="utf-8") as handle:
-        if path.suffix.lower() == ".csv":
-            records: Iterable[tuple[int, Any]] = enumerate(csv.DictReader(handle), start=2)
-        else:
-            records = ((number, line) for number, line in enumerate(handle, start=1) if line.strip())
-        answers, problems = [], []
-        for number, record in records:
-            try:
-                answers.append(_exported(json.loads(record) if isinstance(record, str) else record))
-            except (ValueError, TypeError, KeyError, AttributeError) as error:
+    # Bounded like the OTLP reader: an export of an agent's last hour, not its history.
+    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        text = io.StringIO(handle.read(otel.MAX_EXPORT_BYTES))
+    cut = (
+        [f"read only the first {otel.MAX_EXPORT_BYTES // 2**20} MiB"]
+        if path.stat().st_size > otel.MAX_EXPORT_BYTES
+        else []
+    )
+    if path.suffix.lower() == ".csv":
+        records: Iterable[tuple[int, Any]] = enumerate(csv.DictReader(text), start=2)
+    else:
+        records = ((number, line) for number, line in enumerate(text, start=1) if line.strip())
+    answers, problems, unread = [], [], 0
+    for number, record in records:
+        try:
+            answers.append(_exported(json.loads(record) if isinstance(record, str) else record))
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as error:
+            unread += 1
+            if len(problems) < MAX_PROBLEMS_NAMED:
                 problems.append(f"line {number}: {type(error).__name__}: {truncate(str(error), 80)}")
-        return answers, problems
+    if unread > len(problems):
+        problems.append(f"… and {unread - len(problems)} more lines that could not be read")
+    return answers, [*problems, *cut]
 
 
 def _exported(record: Mapping[str, Any]) -> Exported:
