@@ -23,6 +23,9 @@ from incident_lab.kinds import TargetSpec, target_spec
 from incident_lab.registry import Registry
 
 SEVERITIES = ("Critical", "High", "Medium", "Low")
+# Probes of one investigation run side by side, at most this many at once (a parameter).
+DEFAULT_CONCURRENCY = 16
+MAX_CONCURRENCY = 256
 STATUSES = ("Investigating", "Identified", "Monitoring", "Resolved")
 
 
@@ -52,6 +55,7 @@ class InvestigationParams:
     root_cause: str = ""
     trigger: str = ""
     corrective_actions: tuple[str, ...] = ()
+    concurrency: int = DEFAULT_CONCURRENCY
 
     def notebook_parameters(self) -> dict[str, Any]:
         """What papermill injects (and copies into notebook metadata): no secrets."""
@@ -97,22 +101,45 @@ def parse_hypothesis(text: str) -> Hypothesis:
     return Hypothesis(title="", probe=probe_id.strip(), params=params)
 
 
-def _hypothesis(value: Any) -> Hypothesis:
+def _hypotheses(value: Any) -> list[Hypothesis]:
+    """One hypothesis as given; one per target where it names several (`target: [a, b]`)."""
     if isinstance(value, Hypothesis):
-        return value
+        return [value]
     if isinstance(value, str):
-        return parse_hypothesis(value)
+        return [parse_hypothesis(value)]
     if isinstance(value, Mapping) and isinstance(value.get("probe"), str):
         unknown = set(value) - {"title", "probe", "params", "target"}
         if unknown:
             raise UsageError(f"hypothesis {value['probe']} has unknown keys: {', '.join(sorted(unknown))}")
-        return Hypothesis(
-            title=str(value.get("title") or ""),
-            probe=value["probe"],
-            params=dict(_mapping(value, "params")),
-            target=str(value.get("target") or ""),
-        )
+        named = value.get("target") or ""
+        targets = [str(t) for t in named] if isinstance(named, list | tuple) else [str(named)]
+        title, params = str(value.get("title") or ""), dict(_mapping(value, "params"))
+        return [Hypothesis(title=title, probe=value["probe"], params=params, target=t) for t in targets]
     raise UsageError(f"a hypothesis needs at least a probe id, got {value!r}")
+
+
+def target_group(name: str, value: Any, registry: Registry) -> list[TargetSpec]:
+    """The targets a name stands for: one, or a group's members (`shards/1`, `shards/2`, …)
+    from a list of references or from references joined by commas (`KIND:ref1,ref2`)."""
+    kinds = registry.kind_names
+    if isinstance(value, list | tuple):
+        references = [str(item) for item in value]
+    else:
+        spec = target_spec(name, str(value), kinds)
+        if not spec.kind:
+            return [spec]
+        pieces = registry.kind(spec.kind).group_separator.split(spec.reference)
+        if len(pieces) == 1:
+            return [spec]
+        references = [f"{spec.kind}:{piece.strip()}" for piece in pieces]
+    if not references:
+        raise TargetError(f"target group {name} has no members")
+    group_kind = target_spec(name, references[0], kinds).kind or (name if name in kinds else "")
+    members = []
+    for number, reference in enumerate(references, start=1):
+        member = target_spec(f"{name}/{number}", reference, kinds)
+        members.append(replace(member, kind=member.kind or group_kind))
+    return members
 
 
 def resolve(values: Mapping[str, Any], registry: Registry) -> InvestigationParams:
@@ -133,16 +160,28 @@ def resolve(values: Mapping[str, Any], registry: Registry) -> InvestigationParam
         dt.date.fromisoformat(date)
     except ValueError:
         raise UsageError(f"date must be YYYY-MM-DD, a real calendar date; got {date[:40]!r}") from None
-    specs = {
-        str(name): target_spec(str(name), str(reference), registry.kind_names)
-        for name, reference in _mapping(values, "targets").items()
-    }
-    hypotheses = [_hypothesis(item) for item in _sequence(values, "hypotheses")]
+    concurrency = values.get("concurrency", DEFAULT_CONCURRENCY)
+    if (
+        not isinstance(concurrency, int)
+        or isinstance(concurrency, bool)
+        or not 1 <= concurrency <= MAX_CONCURRENCY
+    ):
+        raise UsageError(
+            f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}, got {concurrency!r}"
+        )
+    specs: dict[str, TargetSpec] = {}
+    groups: dict[str, list[str]] = {}
+    for name, value in _mapping(values, "targets").items():
+        members = target_group(str(name), value, registry)
+        if len(members) > 1 or members[0].name != str(name):
+            groups[str(name)] = [member.name for member in members]
+        specs.update((member.name, member) for member in members)
+    hypotheses = [h for item in _sequence(values, "hypotheses") for h in _hypotheses(item)]
     if not hypotheses:
         hypotheses = default_hypotheses(specs, registry)
     if not hypotheses:
         raise UsageError("no hypotheses to test: name a target (--target postgres=…) or a --hypothesis")
-    completed = tuple(_complete(h, specs, registry) for h in hypotheses)
+    completed = tuple(done for h in hypotheses for done in _complete(h, specs, groups, registry))
     params = InvestigationParams(
         incident=incident,
         severity=choose(values["severity"], SEVERITIES, "severity"),
@@ -157,6 +196,7 @@ def resolve(values: Mapping[str, Any], registry: Registry) -> InvestigationParam
         root_cause=str(values.get("root_cause") or ""),
         trigger=str(values.get("trigger") or ""),
         corrective_actions=tuple(str(item) for item in _sequence(values, "corrective_actions")),
+        concurrency=concurrency,
     )
     return params
 
@@ -173,25 +213,39 @@ def default_hypotheses(targets: Mapping[str, TargetSpec], registry: Registry) ->
     return chosen
 
 
-def _target_for(kind: str, targets: Mapping[str, TargetSpec]) -> str:
-    """The one target a hypothesis that names none is meant for, or "" when it cannot be told."""
+def _targets_for(kind: str, targets: Mapping[str, TargetSpec]) -> list[str]:
+    """The targets a hypothesis that names none is meant for: every target of its probe's
+    kind (a fleet, when several), else the one target whose kind is not known."""
     of_kind = [name for name, spec in targets.items() if spec.kind == kind]
-    if len(of_kind) == 1:
-        return of_kind[0]
-    if kind in targets:
-        return kind
+    if of_kind:
+        return of_kind
     unknown = [name for name, spec in targets.items() if not spec.kind]
-    return unknown[0] if not of_kind and len(unknown) == 1 else ""
+    return unknown if len(unknown) == 1 else [""]
 
 
-def _complete(hypothesis: Hypothesis, targets: dict[str, TargetSpec], registry: Registry) -> Hypothesis:
-    """Fill in title and target, validate parameters and the target reference, and give a
-    target of no stated kind the kind of the probe aimed at it."""
+def _complete(
+    hypothesis: Hypothesis,
+    targets: dict[str, TargetSpec],
+    groups: Mapping[str, list[str]],
+    registry: Registry,
+) -> list[Hypothesis]:
+    """The hypothesis on each target it is for (a group's members, or every target of its
+    kind when it names none), each checked: title, parameters, target reference, kind."""
+    if hypothesis.target in groups:
+        named = groups[hypothesis.target]
+    elif hypothesis.target:
+        named = [hypothesis.target]
+    else:
+        named = _targets_for(registry.get(hypothesis.probe).target_kind, targets)
+    return [_complete_one(replace(hypothesis, target=name), targets, registry) for name in named]
+
+
+def _complete_one(hypothesis: Hypothesis, targets: dict[str, TargetSpec], registry: Registry) -> Hypothesis:
     probe = registry.get(hypothesis.probe)
     params = probe.bind(hypothesis.params)
     explicit = {name: value for name, value in params.items() if name in hypothesis.params}
     kind = probe.target_kind
-    name = hypothesis.target or _target_for(kind, targets)
+    name = hypothesis.target
     if name not in targets:
         given = "; ".join(f"{spec.name}, {spec.kind or 'kind not given'}" for spec in targets.values())
         raise TargetError(
@@ -213,9 +267,9 @@ def with_hypothesis(
     specs = {
         name: target_spec(name, written, registry.kind_names) for name, written in params.targets.items()
     }
-    added = _complete(hypothesis, specs, registry)
+    added = _complete(hypothesis, specs, {}, registry)
     targets = {name: spec.written for name, spec in specs.items()}
-    return replace(params, hypotheses=(*params.hypotheses, added), targets=targets)
+    return replace(params, hypotheses=(*params.hypotheses, *added), targets=targets)
 
 
 def with_probe_params(

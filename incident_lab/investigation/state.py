@@ -36,7 +36,7 @@ from incident_lab.wording import hypothesis_letter, plural
 
 # Probes of one investigation run side by side, so that a run costs about its slowest
 # probe; but no more than this many at once on one target, which is in trouble already.
-MAX_PROBES_AT_ONCE = 16
+MAX_PROBES_AT_ONCE = 16  # the panel's pool of workers
 MAX_PROBES_PER_TARGET = 4
 QUERY_MAX_ROWS = 500
 QUERY_BUDGET_SECONDS = 10.0
@@ -123,12 +123,12 @@ class Investigation:
             )
 
     def run(self, label: str = "notebook run") -> list[Result]:
-        """Test every hypothesis side by side (see `MAX_PROBES_AT_ONCE`) as one round; each
-        result is recorded the moment its probe answers."""
+        """Test every hypothesis side by side (at most `params.concurrency` at once) as one
+        round; each result is recorded the moment its probe answers."""
         count = len(self.params.hypotheses)
         round_ = self.begin_round(label)
         if count:
-            workers = min(count, MAX_PROBES_AT_ONCE)
+            workers = min(count, self.params.concurrency)
             with ThreadPoolExecutor(workers, thread_name_prefix="incident_lab") as pool:
                 futures = {pool.submit(self.run_hypothesis, index): index for index in range(count)}
                 for future in as_completed(futures):
@@ -193,22 +193,23 @@ class Investigation:
         target: str = "",
         params: Mapping[str, Any] | None = None,
     ) -> int:
-        """Add a hypothesis mid-incident (not yet tested) and return its index. `probe` is a
-        probe id, or a probe defined in a notebook cell. Checked as the first ones were:
-        a mistake is a `UsageError` and changes nothing."""
+        """Add a hypothesis mid-incident (not yet tested) and return its index (the first one's,
+        where it goes on several targets). `probe` is a probe id, or a probe defined in a
+        notebook cell. Checked as the first ones were: a mistake is a `UsageError` and
+        changes nothing."""
         if isinstance(probe, Probe):
             self.add_probe(probe)
             probe = probe.id
         hypothesis = Hypothesis(title=title, probe=probe, params=dict(params or {}), target=target)
+        first = len(self.params.hypotheses)
         self.params = with_hypothesis(self.params, hypothesis, self.registry)
-        self._latest.append(None)
-        index = len(self.params.hypotheses) - 1
-        added = self.params.hypotheses[index]
-        self._note(
-            f"Hypothesis {hypothesis_letter(index)} added: {added.title} ({added.probe} on {added.target})"
-        )
-        self._changed(Change("hypothesis", index))
-        return index
+        for index in range(first, len(self.params.hypotheses)):
+            self._latest.append(None)
+            added = self.params.hypotheses[index]
+            letter = hypothesis_letter(index)
+            self._note(f"Hypothesis {letter} added: {added.title} ({added.probe} on {added.target})")
+            self._changed(Change("hypothesis", index))
+        return first
 
     def change_params(self, index: int, values: Mapping[str, Any]) -> None:
         """Replace hypothesis `index`'s probe parameters (checked first); the change goes on

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping
 from contextlib import AbstractContextManager
@@ -73,6 +74,10 @@ class TargetKind(ABC):
     default_hypotheses: ClassVar[tuple[DefaultHypothesis, ...]] = ()
     # How to give a target of this kind its secret without writing it into a reference.
     secret_advice: ClassVar[str] = "give the reference through an env:VARIABLE reference"
+    # Where the value of a target group (`shards=KIND:ref1,ref2`) splits: at a comma that
+    # starts another reference of this kind. A reference holding a comma of its own goes in
+    # a parameters file's list instead.
+    group_separator: ClassVar[re.Pattern[str]] = re.compile(r",(?=\s*(?:env:|[A-Za-z][A-Za-z0-9+.-]*://))")
 
     @abstractmethod
     def parse(self, reference: str) -> Target:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from incident_lab.exceptions import TargetError
+from incident_lab.exceptions import TargetError, UsageError
 from incident_lab.investigation.params import resolve
 from incident_lab.kinds import TargetSpec, split_kind, target_spec
 from incident_lab.runner import default_registry
@@ -78,12 +78,41 @@ def test_a_probe_aimed_at_a_target_of_another_kind_is_refused():
         investigation(shop, [{"probe": "postgres.lock_contention"}])
 
 
-def test_two_targets_of_the_probes_kind_need_the_hypothesis_to_name_one():
-    targets = {"a": "postgres:service=a", "b": "postgres:service=b"}
-    with pytest.raises(TargetError, match="needs a postgres target"):
-        investigation(targets, [{"probe": "postgres.lock_contention"}])
+def test_a_hypothesis_that_names_no_target_goes_on_every_target_of_its_kind():
+    targets = {"a": "postgres:service=a", "b": "postgres:service=b", "web": "http:https://shop.example.com"}
+    fleet = investigation(targets, [{"probe": "postgres.lock_contention"}])
+    assert [h.target for h in fleet.hypotheses] == ["a", "b"]
     named = investigation(targets, [{"probe": "postgres.lock_contention", "target": "b"}])
-    assert named.hypotheses[0].target == "b"
+    assert [h.target for h in named.hypotheses] == ["b"]
+    listed = investigation(targets, [{"probe": "postgres.lock_contention", "target": ["b", "a"]}])
+    assert [h.target for h in listed.hypotheses] == ["b", "a"]
+
+
+def test_a_target_group_stands_for_its_members_and_its_hypotheses_go_on_each():
+    params = investigation(
+        {"shards": "postgres:service=shard1,service=shard2,host=db3 dbname=shop"},
+        [{"probe": "postgres.lock_contention", "target": "shards"}],
+    )
+    assert params.targets == {
+        "shards/1": "postgres:service=shard1",
+        "shards/2": "postgres:service=shard2",
+        "shards/3": "postgres:host=db3 dbname=shop",
+    }
+    assert [h.target for h in params.hypotheses] == ["shards/1", "shards/2", "shards/3"]
+    listed = investigation({"pair": ["postgres:service=a", "postgres:postgresql://app@h1,h2/shop"]})
+    assert listed.targets["pair/2"] == "postgres:postgresql://app@h1,h2/shop"  # a multi-host URI, whole
+    assert len(listed.hypotheses) == 2 * len(POSTGRES_DEFAULTS)
+
+
+def test_a_comma_inside_one_reference_splits_nothing():
+    params = investigation({"web": "http:https://shop.example.com/health?fields=a,b"})
+    assert params.targets == {"web": "http:https://shop.example.com/health?fields=a,b"}
+
+
+def test_concurrency_is_a_bounded_whole_number():
+    assert investigation({"postgres": "service=shop"}).concurrency == 16
+    with pytest.raises(UsageError, match="concurrency must be a whole number from 1 to 256"):
+        resolve({"incident": "x", "severity": "High", "concurrency": 0}, default_registry())
 
 
 def test_a_malformed_reference_of_a_used_target_is_refused_naming_it():

@@ -9,6 +9,7 @@ PostgreSQL probe, the deadlock window shortened so that a run stays quick.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +27,7 @@ class PostgresKind(TargetKind):
         "give the password through PGPASSWORD, ~/.pgpass, a pg_service.conf service (with its own "
         "password file), or the whole reference through an env:VARIABLE reference"
     )
+    group_separator = re.compile(r",(?=\s*(?:env:|postgres(?:ql)?://|(?:service|host|hostaddr|dbname)=))")
     default_hypotheses = (
         DefaultHypothesis("postgres.lock_contention"),
         DefaultHypothesis("postgres.recent_migration"),
