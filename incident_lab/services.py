@@ -136,4 +136,6 @@ def reachable_install(install: Path, also: Sequence[Path], user: ServerUser | No
 def _trusted(folder: Path) -> bool:
     """A copy another process left in /tmp is used only if root owns it and only root can write it."""
     mode = folder.lstat()
-    return stat.S_ISDIR(mode.st_mode) and mode.st_uid == 0 and not mode.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    return (
+        stat.S_ISDIR(mode.st_mode) and mode.st_uid == 0 and not mode.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    )

@@ -3,6 +3,8 @@ full the connection slots are."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from incident_lab.charts import BarChart
 from incident_lab.result import Result
 
@@ -14,11 +16,17 @@ def lock_contention(result: Result) -> BarChart | None:
         return None
     return BarChart(
         "Sessions held up per root blocker",
-        tuple(f"pid {r['root_pid']}" + (" (migration)" if r["migration"] else "") for r in roots),
+        tuple(_root_label(r) for r in roots),
         tuple(float(r["blocks_in_total"] or 0) for r in roots),
         "sessions",
         notes=tuple(f" longest wait {r['longest_wait_s'] or 0:.1f} s" for r in roots),
     )
+
+
+def _root_label(root: dict[str, Any]) -> str:
+    who = f"pid {root['root_pid']}" if root["root_pid"] > 0 else "prepared transaction"
+    doing = "migration" if root["migration"] else root["operation"]
+    return f"{who} ({doing})" if doing else who
 
 
 def connection_saturation(result: Result) -> BarChart | None:
