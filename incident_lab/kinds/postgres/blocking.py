@@ -199,11 +199,13 @@ def build_forest(rows: Iterable[Mapping[str, Any]]) -> BlockingForest:
     - `lock`: one session's hold on (`granted`) or request for a lock, `lock_key` naming
       the lock, with `mode`, `wait_seconds`, and for a request the server answered,
       `blocked_by` (what `pg_blocking_pids` returned);
-    - `target`: the object of the lock `lock_key` (`locktype`, `relation`, `xid`, …);
+    - `target`: the object of the lock `lock_key`, its parts in `detail` (`locktype`,
+      `relation`, `xid`, …: the fields of `LockTarget`);
     - `session`: a session's `state`, `query`, `transaction_age_seconds`,
       `application_name`, `xid`, `leader_pid` (for a parallel worker)
       and `in_scope` (whether its waits are reported);
-    - `prepared`: a prepared transaction's `gid`, `owner`, `datname` and age.
+    - `prepared`: a prepared transaction's `datname`, `xid` and age, `gid` and `owner`
+      in `detail`.
     """
     elsewhere: Counter[str] = Counter()
     sessions = _sessions(rows, elsewhere)
@@ -253,10 +255,12 @@ def _sessions(rows: Iterable[Mapping[str, Any]], elsewhere: Counter[str]) -> dic
     targets: dict[str, LockTarget] = {}
     locks: dict[str, Locks] = {}
     for row in rows:
-        if row["kind"] in ("session", "prepared"):
+        if row["kind"] == "session":
             details[row["pid"]] = row
+        elif row["kind"] == "prepared":
+            details[row["pid"]] = {**row, **row["detail"]}
         elif row["kind"] == "target":
-            targets[row["lock_key"]] = LockTarget.from_row(row)
+            targets[row["lock_key"]] = LockTarget(**row["detail"])
         else:
             holders, requests = locks.setdefault(row["lock_key"], ([], []))
             (holders if row["granted"] else requests).append(row)
@@ -422,7 +426,7 @@ def _remedy(forest: BlockingForest, root: Session) -> str:
             f"ROLLBACK PREPARED '{root.gid}'; to undo it (or COMMIT PREPARED '{root.gid}'; to finish it)."
         )
     if root.prepared:
-        return f"A prepared transaction holds up {total}: find its gid in pg_prepared_xacts, ROLLBACK PREPARED it."
+        return f"A prepared transaction holds up {total}: find it in pg_prepared_xacts, ROLLBACK PREPARED it."
     if found is not None and found.remedy:
         doing = found.short[0].upper() + found.short[1:]
         return f"{doing} pid {root.pid} holds up {total}: {found.remedy.format(pid=root.pid)}."

@@ -1,5 +1,5 @@
-"""What the PostgreSQL probes' results chart: who holds up how many sessions, and how
-full the connection slots are."""
+"""What the PostgreSQL probes' results chart: who holds up how many sessions, how full the
+connection slots are, and where active sessions spend their time."""
 
 from __future__ import annotations
 
@@ -34,4 +34,19 @@ def connection_saturation(result: Result) -> BarChart | None:
     used, usable = result.metric("client_connections"), result.metric("usable_connections")
     return BarChart(
         "Client connections against usable slots", ("in use",), (float(used or 0),), "connections", usable
+    )
+
+
+def wait_events(result: Result) -> BarChart | None:
+    """Each wait event's share of active time, against the probe's threshold."""
+    rows = result.table("wait_events").records()
+    if not rows:
+        return None
+    return BarChart(
+        "Share of active time per wait event",
+        tuple(f"{r['wait_event_type']}: {r['wait_event']}" for r in rows),
+        tuple(float(r["share"]) * 100 for r in rows),
+        "% of active time",
+        float(result.params.get("threshold_share", 0.5)) * 100,
+        notes=tuple(f" {r['average_sessions']:g} sessions" for r in rows),
     )

@@ -9,9 +9,7 @@ takes are those of the "Explicit Locking" chapter of the documentation.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 ACCESS_EXCLUSIVE = "AccessExclusiveLock"
 
@@ -65,7 +63,7 @@ class LockTarget:
     locktype: str
     relation: str | None = None  # the name, where this database can see it
     relation_oid: int | None = None
-    database: str | None = None
+    datname: str | None = None  # only for a lock in another database
     page: int | None = None
     tuple: int | None = None
     xid: str | None = None
@@ -74,23 +72,6 @@ class LockTarget:
     objid: int | None = None
     objsubid: int | None = None
     object: str | None = None
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> LockTarget:
-        return cls(
-            row["locktype"],
-            row["relation"],
-            row["relation_oid"],
-            row["datname"],
-            row["page"],
-            row["tuple"],
-            row["xid"],
-            row["virtualxid"],
-            row["classid"],
-            row["objid"],
-            row["objsubid"],
-            row["object"],
-        )
 
     @property
     def advisory_key(self) -> str:
@@ -105,9 +86,9 @@ class LockTarget:
     def table(self) -> str:
         if self.relation:
             return self.relation
-        if not self.database:  # in this database, yet without a name: not committed yet
+        if not self.datname:  # in this database, yet without a name: not committed yet
             return "a relation not yet committed (a new table or index)"
-        return f"relation {self.relation_oid} in database {self.database} (connect there to name it)"
+        return f"relation {self.relation_oid} in database {self.datname} (connect there to name it)"
 
     @property
     def name(self) -> str:
@@ -125,10 +106,10 @@ class LockTarget:
         if kind == "virtualxid":
             return f"the end of transaction {self.virtualxid}"
         if kind == "advisory":
-            where = f" in database {self.database}" if self.database else ""
+            where = f" in database {self.datname}" if self.datname else ""
             return f"advisory lock {self.advisory_key}{where}"
         if kind == "object":
-            return self.object or f"object {self.objid} of catalog {self.classid} in database {self.database}"
+            return self.object or f"object {self.objid} of catalog {self.classid} in database {self.datname}"
         return f"a {kind} lock"
 
 

@@ -4,7 +4,8 @@ One connection per probe run, autocommit (so never idle in transaction), read-on
 default, with `connect_timeout`, `statement_timeout`, `lock_timeout` and
 `application_name=incident_lab`. SQL is read from the probe's `sql/` folder, choosing
 the file written for the server's version (`NAME_post_140000.sql` on 14 and later,
-`NAME.sql` otherwise), and every statement sent is recorded as the probe's test.
+`NAME.sql` otherwise; a query with no `NAME.sql` needs the oldest version it has a file
+for), and every statement sent is recorded as the probe's test.
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ _VERSIONED_SQL = re.compile(r"^(?P<name>.+)_post_(?P<version>\d{6})\.sql$")
 
 class ProbeCancelled(IncidentLabError):
     """The probe's budget ran out; it must not send anything more."""
+
+
+class UnsupportedServer(IncidentLabError):
+    """The server's version is older than the probe's SQL was written for."""
 
 
 class UnsafeSession(IncidentLabError):
@@ -210,14 +215,18 @@ class PostgresSession:
     def sql(self, name: str) -> str:
         """The text of `sql/NAME.sql` written for this server's version."""
         version = self.server_version_num
-        candidates = [
+        versioned = [
             (int(match["version"]), path)
             for path in self._sql_dir.glob(f"{name}_post_*.sql")
-            if (match := _VERSIONED_SQL.match(path.name))
-            and match["name"] == name
-            and int(match["version"]) <= version
+            if (match := _VERSIONED_SQL.match(path.name)) and match["name"] == name
         ]
+        candidates = [(since, path) for since, path in versioned if since <= version]
         path = max(candidates)[1] if candidates else self._sql_dir / f"{name}.sql"
+        if versioned and not path.exists():  # only NAME_post_N.sql files: it needs a newer server
+            raise UnsupportedServer(
+                f"this probe needs PostgreSQL {min(versioned)[0] // 10000} or later; "
+                f"the server runs {version // 10000}"
+            )
         return path.read_text()
 
     def query(
@@ -246,7 +255,9 @@ class PostgresSession:
             raise ProbeCancelled("the probe's budget ran out")
         self.connect()
         assert self._connection is not None
-        self.tested.append(text.strip() + (f"\n-- with {dict(params)}" if params else ""))
+        sent = text.strip() + (f"\n-- with {dict(params)}" if params else "")
+        if not self.tested or self.tested[-1] != sent:  # a statement sampled over and over, once
+            self.tested.append(sent)
         with self._connection.cursor(row_factory=dict_row) as cursor:
             cursor.execute(text, params)  # type: ignore[arg-type]
             return cursor.fetchall() if cursor.description else []

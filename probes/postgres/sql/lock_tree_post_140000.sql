@@ -2,7 +2,7 @@
 -- lock's object, and the sessions and prepared transactions involved, from one snapshot
 -- of the lock manager; incident_lab.kinds.postgres.blocking works out who blocks whom
 -- from these rows with PostgreSQL's lock conflict table, and names every lock.
--- Written for PostgreSQL 14 and later (pg_locks.waitstart).
+-- PostgreSQL 14 and later only (pg_locks.waitstart): there is no lock_tree.sql for older servers.
 --
 -- pg_catalog.pg_blocking_pids() is needed only where pg_locks cannot tell queue order. It
 -- takes every lock-manager partition lock and copies the lock's whole queue, so calling
@@ -44,7 +44,7 @@ prepared AS MATERIALIZED (
 ),
 activity AS MATERIALIZED (
     SELECT a.pid, a.leader_pid, a.datname, a.state, a.application_name, a.xact_start, a.query,
-           a.backend_xid, a.usename
+           a.backend_xid
     FROM pg_catalog.pg_stat_activity AS a
     WHERE (a.pid IN (SELECT pid FROM contended)) IS TRUE
 ),
@@ -64,25 +64,25 @@ SELECT 'lock' AS kind, COALESCE(p.pid, l.pid) AS pid, l.lock_key, l.mode, l.gran
             THEN pg_catalog.pg_blocking_pids(l.pid) END AS blocked_by,
        EXTRACT(epoch FROM pg_catalog.clock_timestamp() - l.waitstart)::float8 AS wait_seconds,
        NULL::int AS leader_pid, NULL::boolean AS in_scope, NULL AS state, NULL::name AS datname,
-       NULL AS application_name, NULL::float8 AS transaction_age_seconds, NULL AS query,
-       NULL AS xid, NULL::name AS owner, NULL AS gid,
-       NULL AS locktype, NULL AS relation, NULL::int8 AS relation_oid, NULL::int AS page, NULL::int AS tuple, NULL AS virtualxid,
-       NULL::int8 AS classid, NULL::int8 AS objid, NULL::int AS objsubid, NULL AS object
+       NULL AS application_name, NULL::float8 AS transaction_age_seconds, NULL AS query, NULL AS xid,
+       NULL::json AS detail
 FROM contended AS l
 LEFT JOIN prepared AS p ON l.pid = 0 AND p.virtualtransaction = l.virtualtransaction
 UNION ALL
--- datname only for another database's lock: "relation 16391 in database billing".
-SELECT 'target', NULL, o.lock_key, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       CASE WHEN o.database NOT IN (0, here.oid) THEN d.datname END, NULL, NULL, NULL,
-       o.transactionid::text, NULL, NULL, o.locktype,
-       CASE WHEN o.relation IS NULL THEN NULL
-            WHEN o.database NOT IN (0, here.oid) THEN NULL
-            -- An uncommitted relation (CREATE INDEX's new index) has no name anyone else can see.
-            WHEN o.relation::pg_catalog.regclass::text = o.relation::text THEN NULL
-            ELSE o.relation::pg_catalog.regclass::text END,
-       o.relation::int8, o.page, o.tuple, o.virtualxid, o.classid::int8, o.objid::int8, o.objsubid,
-       CASE WHEN o.locktype = 'object' AND o.database IN (0, here.oid)
-            THEN pg_catalog.pg_describe_object(o.classid, o.objid, o.objsubid::int) END
+SELECT 'target', NULL, o.lock_key, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       pg_catalog.json_build_object(
+           'locktype', o.locktype,
+           'relation', CASE WHEN o.relation IS NULL OR o.database NOT IN (0, here.oid) THEN NULL
+                            -- An uncommitted relation (CREATE INDEX's new index) has no name yet.
+                            WHEN o.relation::pg_catalog.regclass::text = o.relation::text THEN NULL
+                            ELSE o.relation::pg_catalog.regclass::text END,
+           'relation_oid', o.relation::int8,
+           -- Only for another database's lock: "relation 16391 in database billing".
+           'datname', CASE WHEN o.database NOT IN (0, here.oid) THEN d.datname END,
+           'page', o.page, 'tuple', o.tuple, 'xid', o.transactionid, 'virtualxid', o.virtualxid,
+           'classid', o.classid::int8, 'objid', o.objid::int8, 'objsubid', o.objsubid,
+           'object', CASE WHEN o.locktype = 'object' AND o.database IN (0, here.oid)
+                          THEN pg_catalog.pg_describe_object(o.classid, o.objid, o.objsubid::int) END)
 FROM objects AS o
 CROSS JOIN here
 LEFT JOIN pg_catalog.pg_database AS d ON d.oid = o.database
@@ -90,12 +90,11 @@ UNION ALL
 SELECT 'prepared', p.pid, NULL, NULL, NULL, NULL, NULL, NULL,
        %(all_databases)s OR p.database = pg_catalog.current_database(), 'prepared', p.database, NULL,
        EXTRACT(epoch FROM pg_catalog.now() - p.prepared)::float8, NULL, p.transaction::text,
-       p.owner, p.gid, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+       pg_catalog.json_build_object('owner', p.owner, 'gid', p.gid)
 FROM prepared AS p
 WHERE (p.virtualtransaction IN (SELECT virtualtransaction FROM contended WHERE pid = 0)) IS TRUE
 UNION ALL
 SELECT 'session', a.pid, NULL, NULL, NULL, NULL, NULL, a.leader_pid,
        %(all_databases)s OR a.datname = pg_catalog.current_database(), a.state, a.datname, a.application_name,
-       EXTRACT(epoch FROM pg_catalog.now() - a.xact_start)::float8, a.query, a.backend_xid::text, a.usename,
-       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+       EXTRACT(epoch FROM pg_catalog.now() - a.xact_start)::float8, a.query, a.backend_xid::text, NULL
 FROM activity AS a
