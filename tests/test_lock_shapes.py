@@ -120,7 +120,9 @@ def test_adding_a_foreign_key_blocks_writes_to_the_referenced_table(shop):
     scenarios.create_table(shop, "customers")
     with psycopg.connect(shop, autocommit=True) as connection:
         connection.execute("ALTER TABLE orders ADD COLUMN customer_id int")
-    add_fk = "ALTER TABLE orders ADD CONSTRAINT orders_customer FOREIGN KEY (customer_id) REFERENCES customers (id)"
+    add_fk = (
+        "ALTER TABLE orders ADD CONSTRAINT orders_customer FOREIGN KEY (customer_id) REFERENCES customers"
+    )
     writer = "UPDATE customers SET note = note WHERE id = 1"
     with scenarios.transaction_holds_lock(shop, [add_fk], writer, waiters=2) as pid:
         result = probe(shop)
