@@ -2,8 +2,13 @@
 
 One connection per probe run, autocommit (so never idle in transaction), read-only by
 default, with `connect_timeout`, `statement_timeout`, `lock_timeout` and
-`application_name=incident_lab`. SQL is read from the probe's `sql/` folder, choosing
-the file written for the server's version (`NAME_post_140000.sql` on 14 and later,
+`application_name=incident_lab`. Behind a connection pooler that refuses or drops the
+startup options carrying those settings (PgBouncer, in session or transaction pooling),
+each statement runs in a short transaction of its own that sets them first (SET LOCAL),
+so that they hold whichever server connection the pooler lends.
+
+SQL is read from the probe's `sql/` folder, choosing the file written for the server's
+version (`NAME_post_140000.sql` on 14 and later,
 `NAME.sql` otherwise; a query with no `NAME.sql` needs the oldest version it has a file
 for), and every statement sent is recorded as the probe's test.
 """
@@ -43,6 +48,8 @@ SELECT r.rolsuper OR pg_catalog.pg_has_role(r.oid, 'pg_read_all_stats', 'USAGE')
 FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user
 """
 
+# PgBouncer's answer to the `options` startup parameter (unless told to ignore it).
+POOLER_REFUSAL = "unsupported startup parameter"
 _VERSIONED_SQL = re.compile(r"^(?P<name>.+)_post_(?P<version>\d{6})\.sql$")
 
 
@@ -129,6 +136,11 @@ def _label(parts: Mapping[str, Any]) -> str:
     return f"postgresql://{user}{host}{port}/{database}"
 
 
+def set_local(settings: Mapping[str, str]) -> str:
+    """The statement that makes `settings` hold until the end of the current transaction."""
+    return "SELECT " + ", ".join(f"pg_catalog.set_config('{name}', %({name})s, true)" for name in settings)
+
+
 def is_too_many_clients(error: BaseException) -> bool:
     """True for the server's refusal of a new connection because every slot is taken."""
     return getattr(error, "sqlstate", None) == TOO_MANY_CLIENTS or any(
@@ -147,6 +159,7 @@ class PostgresSession:
         self._connection: psycopg.Connection[Any] | None = None
         self._cancelled = False
         self._sees_all_sessions: bool | None = None
+        self._per_transaction: dict[str, str] | None = None  # settings to SET LOCAL, behind a pooler
         self.tested: list[str] = []
 
     def __repr__(self) -> str:
@@ -163,9 +176,9 @@ class PostgresSession:
 
         statement_ms = max(1, int(min(STATEMENT_TIMEOUT_MS, self._budget * 500)))
         settings = {
-            "statement_timeout": statement_ms,
-            "lock_timeout": max(1, min(LOCK_TIMEOUT_MS, statement_ms)),
-            "idle_in_transaction_session_timeout": statement_ms * 2,
+            "statement_timeout": str(statement_ms),
+            "lock_timeout": str(max(1, min(LOCK_TIMEOUT_MS, statement_ms))),
+            "idle_in_transaction_session_timeout": str(statement_ms * 2),
             "default_transaction_read_only": "on",
             # Only the catalog's own functions and operators: a user's `||` or `<>` in
             # another schema must never run with the probe's privileges.
@@ -173,18 +186,34 @@ class PostgresSession:
         }
         ours = " ".join(f"-c {name}={value}" for name, value in settings.items())
         given = psycopg.conninfo.conninfo_to_dict(self._conninfo).get("options", "")
-        self._connection = psycopg.connect(
-            self._conninfo,
-            application_name=APPLICATION_NAME,
-            connect_timeout=max(2, min(10, int(self._budget / 2))),
-            options=f"{given} {ours}".strip(),
-            autocommit=True,
-        )
-        applied = self._connection.execute(SETTINGS_CHECK).fetchone()
-        if applied != ("on", "pg_catalog"):
+        opening = {
+            "application_name": APPLICATION_NAME,
+            "connect_timeout": max(2, min(10, int(self._budget / 2))),
+            "autocommit": True,
+            # A pooler in transaction mode hands each transaction to any server connection,
+            # where a statement prepared on another does not exist.
+            "prepare_threshold": None,
+        }
+        try:
+            self._connection = psycopg.connect(self._conninfo, options=f"{given} {ours}".strip(), **opening)
+        except psycopg.OperationalError as error:
+            if POOLER_REFUSAL not in str(error):
+                raise
+            self._connection = psycopg.connect(self._conninfo, **opening)
+        if self._connection.execute(SETTINGS_CHECK).fetchone() == ("on", "pg_catalog"):
+            return
+        # Behind a pooler that refused or dropped the startup options (PgBouncer): set them
+        # again at the start of every transaction of ours, which no other client shares.
+        # The transaction is already begun when they are set: its own read-only flag too.
+        self._per_transaction = {**settings, "transaction_read_only": "on"}
+        with self._connection.transaction():
+            self._connection.execute(set_local(self._per_transaction), self._per_transaction)
+            applied = self._connection.execute(SETTINGS_CHECK).fetchone()
+            read_only = self._connection.execute("SHOW transaction_read_only").fetchone()
+        if applied != ("on", "pg_catalog") or read_only != ("on",):
             raise UnsafeSession(
                 "the server did not apply incident_lab's session settings (read-only, timeouts, "
-                "search_path), as happens behind a connection pooler: point the probe at PostgreSQL itself"
+                "search_path), even within a transaction: point the probe at PostgreSQL itself"
             )
 
     @property
@@ -259,8 +288,13 @@ class PostgresSession:
         if not self.tested or self.tested[-1] != sent:  # a statement sampled over and over, once
             self.tested.append(sent)
         with self._connection.cursor(row_factory=dict_row) as cursor:
-            cursor.execute(text, params)  # type: ignore[arg-type]
-            return cursor.fetchall() if cursor.description else []
+            if self._per_transaction is None:
+                cursor.execute(text, params)  # type: ignore[arg-type]
+                return cursor.fetchall() if cursor.description else []
+            with self._connection.transaction():
+                cursor.execute(set_local(self._per_transaction), self._per_transaction)
+                cursor.execute(text, params)  # type: ignore[arg-type]
+                return cursor.fetchall() if cursor.description else []
 
     def cancel(self) -> None:
         """Stop the running statement and any further one; called when the probe overruns its budget."""
