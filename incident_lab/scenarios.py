@@ -170,6 +170,25 @@ END $$
 
 
 @contextmanager
+def concurrent_index_waits_for_snapshot(dsn: str, table: str = "orders") -> Iterator[tuple[int, int]]:
+    """CREATE INDEX CONCURRENTLY waits for every older snapshot to go away: a repeatable-read
+    transaction left open after one SELECT keeps it waiting (on that transaction's virtual
+    xid), though neither holds a lock on the table that conflicts.
+    Yields (the old transaction's pid, the index build's pid)."""
+    create_table(dsn, table)
+    with sessions(dsn) as opened:
+        old = connect(dsn)
+        opened.append(old)
+        old.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        old.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
+        build = connect(dsn)
+        opened.append(build)
+        send_without_waiting(build, f'CREATE INDEX CONCURRENTLY "{table}_note_idx" ON "{table}" (note)')
+        wait_for_lock_waiters(dsn, 1)
+        yield old.info.backend_pid, build.info.backend_pid
+
+
+@contextmanager
 def advisory_lock_held(dsn: str, key: str = "4242", waiters: int = 2) -> Iterator[int]:
     """A session takes the session-level advisory lock `key` ("4242", or "1, 2" for the two-key
     form) as a migration tool does, and goes idle; `waiters` sessions ask for the same lock.

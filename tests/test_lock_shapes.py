@@ -105,6 +105,18 @@ def test_create_index_reads_as_the_share_lock_that_blocks_writes(shop):
     assert "not yet committed" not in result.summary  # the new index's lock blocks no one
 
 
+def test_create_index_concurrently_waits_for_an_old_snapshot(shop):
+    with scenarios.concurrent_index_waits_for_snapshot(shop) as (old, build):
+        result = probe(shop)
+    assert result.verdict is Verdict.TRUE, lines(result)
+    assert re.search(
+        rf"pid {old} \(idle in transaction\) holds transaction \d+/\d+ open — blocks 1 session",
+        result.summary,
+    )
+    tree = {row["pid"]: row for row in result.table("blocking_tree").records()}
+    assert tree[build]["lock_on"].startswith("the end of transaction ")
+
+
 def test_truncate_in_an_open_transaction(shop):
     scenarios.create_table(shop, "orders")
     with scenarios.transaction_holds_lock(shop, ["TRUNCATE orders"], "SELECT count(*) FROM orders") as pid:

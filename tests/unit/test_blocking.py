@@ -317,3 +317,29 @@ def test_parallel_workers_are_named_by_their_leader():
     ]
     forest = build_forest(rows)
     assert forest.roots == [100] and forest.blocked_in_total(100) == 2
+
+
+@pytest.mark.parametrize(
+    ("parts", "named"),
+    [
+        ({"locktype": "page", "relation": "public.orders", "page": 7}, "page 7 of public.orders"),
+        ({"locktype": "extend", "relation": "public.orders"}, "the extension of public.orders"),
+        (
+            {"locktype": "tuple", "relation": "public.orders", "page": 0, "tuple": 3},
+            "row (0,3) of public.orders",
+        ),
+        ({"locktype": "object", "object": "role billing"}, "role billing"),
+        ({"locktype": "virtualxid", "virtualxid": "4/12"}, "the end of transaction 4/12"),
+        (
+            {"locktype": "relation", "relation_oid": 16391, "datname": "billing"},
+            "relation 16391 in database billing (connect there to name it)",
+        ),
+        (
+            {"locktype": "relation", "relation_oid": 16396},
+            "a relation not yet committed (a new table or index)",
+        ),
+        ({"locktype": "spectoken"}, "a spectoken lock"),
+    ],
+)
+def test_every_lock_type_is_named_as_people_say_it(parts, named):
+    assert LockTarget(**parts).name == named

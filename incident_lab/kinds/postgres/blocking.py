@@ -125,7 +125,9 @@ class Session:
         for mode, target in self.holds:
             if target.locktype == "transactionid":
                 parts.append(f"row locks as transaction {target.xid}")
-            elif target.locktype in ("advisory", "virtualxid"):
+            elif target.locktype == "virtualxid":  # waited on by CREATE INDEX CONCURRENTLY and the like
+                parts.append(f"transaction {target.virtualxid} open")
+            elif target.locktype == "advisory":
                 parts.append(target.name)
             else:
                 parts.append(f"{mode_name(mode)} on {target.name}" + blocks_what(mode, target))
