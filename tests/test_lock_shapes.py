@@ -71,7 +71,7 @@ def test_a_prepared_transaction_is_the_root_with_its_gid_owner_age_and_database(
         result = probe(shop)
     assert result.verdict is Verdict.TRUE, lines(result)
     assert re.search(
-        rf"prepared transaction 'checkout-42' \(owner postgres, database {database}, prepared \d+ ms ago\)"
+        rf"prepared transaction 'checkout-42' \(owner postgres, database {database}, prepared \d+ m?s ago\)"
         r" holds row locks as transaction \d+ — blocks 2 sessions",
         result.summary,
     ), result.summary

@@ -1,10 +1,11 @@
 """The `postgres` kind: a PostgreSQL server, probed through one safe session.
 
 Its references are libpq URIs, keyword/value conninfo or `pg_service.conf` service
-names; its session is `PostgresSession` (read-only, timeouts, versioned SQL files);
-`blocking` builds the blocking forest the lock probes read; `charts` draws their
+names; its session is `PostgresSession` (read-only, timeouts, versioned SQL files,
+safe behind PgBouncer); `blocking` builds the blocking forest the lock probes read and
+`locks` names what it holds; `waits` adds up wait-event samples; `charts` draws their
 results. With no hypotheses chosen, a PostgreSQL target gets every built-in
-PostgreSQL probe, the deadlock window shortened so that a run stays quick.
+PostgreSQL probe, the deadlock and wait-event windows shortened so that a run stays quick.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class PostgresKind(TargetKind):
         DefaultHypothesis("postgres.connection_saturation"),
         DefaultHypothesis("postgres.deadlocks", {"window_seconds": 5}),
         DefaultHypothesis("postgres.replication_lag"),
+        DefaultHypothesis("postgres.wait_events", {"window_seconds": 1}),
     )
 
     def parse(self, reference: str) -> PostgresTarget:

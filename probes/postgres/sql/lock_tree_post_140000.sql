@@ -52,11 +52,17 @@ here AS (
     SELECT d.oid FROM pg_catalog.pg_database AS d WHERE d.datname = pg_catalog.current_database()
 ),
 objects AS (
+    -- Every contended lock has a request: naming those alone sorts fewer rows.
     SELECT DISTINCT ON (c.lock_key) c.*
     FROM contended AS c
+    WHERE NOT c.granted
     ORDER BY c.lock_key
 )
-SELECT 'lock' AS kind, COALESCE(p.pid, l.pid) AS pid, l.lock_key, l.mode, l.granted,
+SELECT 'lock' AS kind,
+       CASE WHEN l.pid <> 0 THEN l.pid
+            ELSE COALESCE((SELECT p.pid FROM prepared AS p WHERE p.virtualtransaction = l.virtualtransaction), 0)
+       END AS pid,
+       l.lock_key, l.mode, l.granted,
        CASE WHEN l.granted OR l.pid IN (0, pg_catalog.pg_backend_pid()) THEN NULL
             WHEN l.mode NOT IN ('AccessShareLock', 'RowShareLock', 'RowExclusiveLock')
                  OR (l.pid IN (SELECT pid FROM activity WHERE leader_pid IS NOT NULL)) IS TRUE
@@ -67,7 +73,6 @@ SELECT 'lock' AS kind, COALESCE(p.pid, l.pid) AS pid, l.lock_key, l.mode, l.gran
        NULL AS application_name, NULL::float8 AS transaction_age_seconds, NULL AS query, NULL AS xid,
        NULL::json AS detail
 FROM contended AS l
-LEFT JOIN prepared AS p ON l.pid = 0 AND p.virtualtransaction = l.virtualtransaction
 UNION ALL
 SELECT 'target', NULL, o.lock_key, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
        pg_catalog.json_build_object(
