@@ -4,8 +4,9 @@ Its references are libpq URIs, keyword/value conninfo or `pg_service.conf` servi
 names; its session is `PostgresSession` (read-only, timeouts, versioned SQL files,
 safe behind PgBouncer); `blocking` builds the blocking forest the lock probes read and
 `locks` names what it holds; `waits` adds up wait-event samples; `charts` draws their
-results. With no hypotheses chosen, a PostgreSQL target gets every built-in
-PostgreSQL probe, the deadlock and wait-event windows shortened so that a run stays quick.
+results. With no hypotheses chosen, a PostgreSQL target gets the built-in PostgreSQL
+probes of the template's hypotheses, the deadlock window shortened so that a run stays
+quick; `postgres.wait_events` is chosen by name.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ class PostgresKind(TargetKind):
         DefaultHypothesis("postgres.connection_saturation"),
         DefaultHypothesis("postgres.deadlocks", {"window_seconds": 5}),
         DefaultHypothesis("postgres.replication_lag"),
-        DefaultHypothesis("postgres.wait_events", {"window_seconds": 1}),
     )
 
     def parse(self, reference: str) -> PostgresTarget:
