@@ -13,7 +13,7 @@ from incident_lab.kinds.postgres.blocking import (
     roots_table,
     tree_table,
 )
-from incident_lab.wording import seconds
+from incident_lab.wording import plural, seconds
 
 
 @probe(
@@ -50,10 +50,9 @@ def lock_contention(
     findings = [describe_root(forest, forest.sessions[pid]) for pid in forest.roots]
     findings += [describe_queued(forest, m) for m in forest.queued_migrations()]
     return confirmed(
-        f"{len(waits)} sessions wait on locks (longest {seconds(longest)}, chains "
-        f"{forest.max_depth} deep) behind {len(forest.roots)} root blocker(s): "
-        + "; ".join(findings)
-        + describe_elsewhere(forest),
+        f"{plural(len(waits), 'session')} wait{'s' if len(waits) == 1 else ''} on locks (longest "
+        f"{seconds(longest)}, chains {forest.max_depth} deep) behind "
+        f"{plural(len(forest.roots), 'root blocker')}: " + "; ".join(findings) + describe_elsewhere(forest),
         evidence=evidence,
         metrics=metrics,
         hints=remedies(forest),
