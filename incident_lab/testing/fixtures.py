@@ -3,6 +3,8 @@
 - `postgres_server`: one server for the session (embedded, or `INCIDENT_LAB_TEST_DSN`);
 - `database`: a fresh database for one test, dropped afterwards; its value is a DSN
   that carries the password, as users' targets sometimes do;
+- `pgbouncer`: a real PgBouncer (pool_size 2) in front of the `database` fixture's
+  database, with a `session` and a `transaction` pool;
 - `provider_standin`: LLM providers, status pages and a web service on 127.0.0.1.
 """
 
@@ -12,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from incident_lab.testing.pgbouncer import PgBouncer, pgbouncer_binary
 from incident_lab.testing.postgres import TestServer, create_database, drop_database, start_test_server
 from incident_lab.testing.provider_standin import ProviderStandIn
 
@@ -32,6 +35,14 @@ def database(postgres_server: TestServer) -> Iterator[str]:
         yield postgres_server.dsn(name)
     finally:
         drop_database(postgres_server, name)
+
+
+@pytest.fixture
+def pgbouncer(database: str) -> Iterator[PgBouncer]:
+    if pgbouncer_binary() is None:
+        pytest.skip("pgbouncer is not installed: apt-get install pgbouncer (.ci/run does)")
+    with PgBouncer(database, {"session": "session", "transaction": "transaction"}) as bouncer:
+        yield bouncer
 
 
 @pytest.fixture(scope="session")

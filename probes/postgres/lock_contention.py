@@ -6,12 +6,14 @@ from incident_lab import Bounds, Finding, PostgresSession, confirmed, probe
 from incident_lab.kinds.postgres import charts
 from incident_lab.kinds.postgres.blocking import (
     build_forest,
+    describe_elsewhere,
+    describe_queued,
     describe_root,
     remedies,
     roots_table,
     tree_table,
 )
-from incident_lab.wording import seconds
+from incident_lab.wording import plural, seconds
 
 
 @probe(
@@ -35,25 +37,22 @@ def lock_contention(
         "root_blockers": (len(forest.roots), "sessions"),
         "max_wait_seconds": (round(longest, 3), "s"),
         "max_chain_depth": (forest.max_depth, "levels"),
+        "waiting_elsewhere": (sum(forest.elsewhere.values()), "sessions"),
     }
     evidence = [tree_table(forest), roots_table(forest)]
     if not waits:
         return db.refuted(
             f"No session waits on a heavyweight lock for {min_wait_seconds:g} s or more "
-            f"({len(forest.waiters)} waiting in all).",
+            f"({len(forest.waiters)} waiting in all){describe_elsewhere(forest)}.",
             evidence=evidence,
             metrics=metrics,
         )
     findings = [describe_root(forest, forest.sessions[pid]) for pid in forest.roots]
-    findings += [
-        f"migration pid {m.pid} waits for ACCESS EXCLUSIVE on {m.waiting_for_relation} behind "
-        f"{forest.sessions[m.root].description}, and {forest.blocked_in_total(m.pid)} sessions "
-        "queue behind the migration (it amplifies the outage)"
-        for m in forest.queued_migrations()
-    ]
+    findings += [describe_queued(forest, m) for m in forest.queued_migrations()]
     return confirmed(
-        f"{len(waits)} sessions wait on locks (longest {seconds(longest)}, chains "
-        f"{forest.max_depth} deep) behind {len(forest.roots)} root blocker(s): " + "; ".join(findings),
+        f"{plural(len(waits), 'session')} wait{'s' if len(waits) == 1 else ''} on locks (longest "
+        f"{seconds(longest)}, chains {forest.max_depth} deep) behind "
+        f"{plural(len(forest.roots), 'root blocker')}: " + "; ".join(findings) + describe_elsewhere(forest),
         evidence=evidence,
         metrics=metrics,
         hints=remedies(forest),

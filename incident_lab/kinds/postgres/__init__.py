@@ -1,10 +1,12 @@
 """The `postgres` kind: a PostgreSQL server, probed through one safe session.
 
 Its references are libpq URIs, keyword/value conninfo or `pg_service.conf` service
-names; its session is `PostgresSession` (read-only, timeouts, versioned SQL files);
-`blocking` builds the blocking forest the lock probes read; `charts` draws their
-results. With no hypotheses chosen, a PostgreSQL target gets every built-in
-PostgreSQL probe, the deadlock window shortened so that a run stays quick.
+names; its session is `PostgresSession` (read-only, timeouts, versioned SQL files,
+safe behind PgBouncer); `blocking` builds the blocking forest the lock probes read and
+`locks` names what it holds; `waits` adds up wait-event samples; `charts` draws their
+results. With no hypotheses chosen, a PostgreSQL target gets the built-in PostgreSQL
+probes of the template's hypotheses, the deadlock window shortened so that a run stays
+quick; `postgres.wait_events` is chosen by name.
 """
 
 from __future__ import annotations

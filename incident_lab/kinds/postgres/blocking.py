@@ -1,46 +1,41 @@
-"""The blocking forest: who waits for whom, built in Python from one snapshot.
+"""The blocking forest: who waits for whom, built in Python from one snapshot, and how it reads.
 
 `lock_tree.sql` returns every lock someone waits for, with its holders and requests,
-and the sessions involved. This module works out each waiting session's blockers as
-`pg_blocking_pids` would, from PostgreSQL's lock conflict table and the answers the
-server gave for the strong requests; then it finds the roots (sessions that block
-others and wait on nobody), each session's depth below its root, how many sessions
-each root holds up, and the two shapes a schema migration takes in an outage. Cycles
-(a deadlock not yet detected) are handled: their smallest pid stands in as the root.
+each such lock's object, and the sessions and prepared transactions involved. This
+module works out each waiting session's blockers as `pg_blocking_pids` would, from
+PostgreSQL's lock conflict table and the answers the server gave for the strong
+requests; then it finds the roots (sessions that block others and wait on nobody), each
+session's depth below its root, how many sessions each root holds up, the lock each
+blocker holds that conflicts with its waiters' requests, and the two shapes a schema
+migration takes in an outage. Cycles (a deadlock not yet detected) are handled: their
+smallest pid stands in as the root. A prepared transaction, which has no backend, stands
+in the forest as minus its transaction id.
+
+`locks.py` names locks, modes and operations; the presentation (summary lines, hints,
+evidence tables) is at the end of this module.
 """
 
 from __future__ import annotations
 
-import re
-from collections import defaultdict, deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from incident_lab.result import Table
-from incident_lab.wording import seconds, truncate
-
-DDL = re.compile(
-    r"^\s*(ALTER\s+(TABLE|INDEX|SEQUENCE|VIEW|MATERIALIZED\s+VIEW|TYPE)|DROP\s|TRUNCATE|REINDEX|"
-    r"CLUSTER|VACUUM\s+(\(\s*)?FULL|REFRESH\s+MATERIALIZED\s+VIEW(?!\s+CONCURRENTLY)|"
-    r"CREATE\s+(UNIQUE\s+)?INDEX(?!\s+CONCURRENTLY)|LOCK\s+(TABLE\s+)?)",
-    re.IGNORECASE,
+from incident_lab.kinds.postgres.locks import (
+    ACCESS_EXCLUSIVE,
+    CONFLICTS,
+    MODE_BITS,
+    LockTarget,
+    Operation,
+    blocks_what,
+    mode_name,
+    operation,
 )
-ACCESS_EXCLUSIVE = "AccessExclusiveLock"
-PREPARED_TRANSACTION = 0
+from incident_lab.result import Table
+from incident_lab.wording import plural, seconds, truncate
 
-# Each lock mode as a bit, and the modes it conflicts with (LockConflicts in lock.c).
-MODE_BITS = {
-    "AccessShareLock": 1,
-    "RowShareLock": 2,
-    "RowExclusiveLock": 4,
-    "ShareUpdateExclusiveLock": 8,
-    "ShareLock": 16,
-    "ShareRowExclusiveLock": 32,
-    "ExclusiveLock": 64,
-    ACCESS_EXCLUSIVE: 128,
-}
-CONFLICTS = {1: 128, 2: 192, 4: 240, 8: 248, 16: 236, 32: 252, 64: 254, 128: 255}
+UNIDENTIFIED_PREPARED = 0  # pg_blocking_pids' name for a prepared transaction we could not match
 
 TREE_COLUMNS = [
     "pid",
@@ -51,7 +46,7 @@ TREE_COLUMNS = [
     "transaction_age_s",
     "wait_age_s",
     "lock_mode",
-    "relation",
+    "lock_on",
     "application_name",
     "query",
 ]
@@ -62,19 +57,16 @@ ROOT_COLUMNS = [
     "longest_wait_s",
     "state",
     "transaction_age_s",
-    "holds_access_exclusive_on",
+    "holds",
+    "operation",
     "migration",
     "query",
 ]
 
 
-def is_ddl(query: str | None) -> bool:
-    return bool(query and DDL.match(query))
-
-
 @dataclass
 class Session:
-    """One session in the snapshot, waiting, blocking, or both."""
+    """One session (or prepared transaction) in the snapshot, waiting, blocking, or both."""
 
     pid: int
     blocked_by: tuple[int, ...]
@@ -83,9 +75,13 @@ class Session:
     transaction_age_seconds: float | None = None
     wait_seconds: float | None = None
     waiting_for_mode: str | None = None
-    waiting_for_relation: str | None = None
-    holds_access_exclusive_on: str | None = None
+    waiting_for: LockTarget | None = None
+    holds: dict[tuple[str, LockTarget], None] = field(default_factory=dict)  # ordered set
     query: str | None = None
+    xid: str | None = None
+    database: str | None = None
+    owner: str | None = None
+    gid: str | None = None
     depth: int = 0
     root: int | None = None
     in_cycle: bool = False
@@ -95,10 +91,47 @@ class Session:
         return bool(self.blocked_by)
 
     @property
+    def prepared(self) -> bool:
+        return self.pid <= UNIDENTIFIED_PREPARED
+
+    @property
+    def operation(self) -> Operation | None:
+        return operation(self.query)
+
+    @property
+    def migration(self) -> bool:
+        found = self.operation
+        return bool(found and found.migration)
+
+    @property
     def description(self) -> str:
-        if self.pid == PREPARED_TRANSACTION:
+        if self.gid is not None:
+            return (
+                f"prepared transaction '{self.gid}' (owner {self.owner}, database {self.database}, "
+                f"prepared {seconds(self.transaction_age_seconds)} ago)"
+            )
+        if self.prepared:
             return "a prepared transaction"
-        return f"pid {self.pid} ({self.state or 'state unknown'})"
+        xid = f", xid {self.xid}" if self.xid and self._holds_row_locks else ""
+        return f"pid {self.pid} ({self.state or 'state unknown'}{xid})"
+
+    @property
+    def _holds_row_locks(self) -> bool:
+        return any(target.locktype == "transactionid" for _, target in self.holds)
+
+    def held(self) -> str:
+        """The locks this session holds that its waiters wait for, as people say them."""
+        parts = []
+        for mode, target in self.holds:
+            if target.locktype == "transactionid":
+                parts.append(f"row locks as transaction {target.xid}")
+            elif target.locktype == "virtualxid":  # waited on by CREATE INDEX CONCURRENTLY and the like
+                parts.append(f"transaction {target.virtualxid} open")
+            elif target.locktype == "advisory":
+                parts.append(target.name)
+            else:
+                parts.append(f"{mode_name(mode)} on {target.name}" + blocks_what(mode, target))
+        return "; ".join(dict.fromkeys(parts))
 
 
 @dataclass
@@ -106,6 +139,7 @@ class BlockingForest:
     sessions: dict[int, Session]
     children: dict[int, list[int]] = field(default_factory=dict)
     roots: list[int] = field(default_factory=list)
+    elsewhere: Counter[str] = field(default_factory=Counter)  # waiting sessions out of scope, per database
     _queued_migrations: list[Session] | None = field(default=None, repr=False)
 
     @property
@@ -146,7 +180,7 @@ class BlockingForest:
                 for session in self.waiters
                 if session.waiting_for_mode == ACCESS_EXCLUSIVE
                 and self.blocked_directly(session.pid) > 0
-                and is_ddl(session.query)
+                and session.operation is not None
             ]
         return self._queued_migrations
 
@@ -165,18 +199,22 @@ def build_forest(rows: Iterable[Mapping[str, Any]]) -> BlockingForest:
     """The forest from the rows of `lock_tree.sql`, each with a `kind`:
 
     - `lock`: one session's hold on (`granted`) or request for a lock, `lock_key` naming
-      the lock, with `mode`, `relation`, `wait_seconds`, and for a request the server
-      answered, `blocked_by` (what `pg_blocking_pids` returned);
-    - `held`: an ACCESS EXCLUSIVE lock on `relation` that a session involved holds;
+      the lock, with `mode`, `wait_seconds`, and for a request the server answered,
+      `blocked_by` (what `pg_blocking_pids` returned);
+    - `target`: the object of the lock `lock_key`, its parts in `detail` (`locktype`,
+      `relation`, `xid`, …: the fields of `LockTarget`);
     - `session`: a session's `state`, `query`, `transaction_age_seconds`,
-      `application_name`, `leader_pid` (for a parallel worker) and `in_scope` (whether
-      its waits are reported).
+      `application_name`, `xid`, `leader_pid` (for a parallel worker)
+      and `in_scope` (whether its waits are reported);
+    - `prepared`: a prepared transaction's `datname`, `xid` and age, `gid` and `owner`
+      in `detail`.
     """
-    sessions = _sessions(rows)
+    elsewhere: Counter[str] = Counter()
+    sessions = _sessions(rows, elsewhere)
     for session in list(sessions.values()):
         for blocker in session.blocked_by:
             sessions.setdefault(blocker, Session(pid=blocker, blocked_by=()))
-    forest = BlockingForest(sessions)
+    forest = BlockingForest(sessions, elsewhere=elsewhere)
     for session in sessions.values():
         for blocker in session.blocked_by:
             forest.children.setdefault(blocker, []).append(session.pid)
@@ -209,22 +247,25 @@ def _assign_depths(forest: BlockingForest, roots: list[int]) -> None:
                 queue.append(child)
 
 
-def _sessions(rows: Iterable[Mapping[str, Any]]) -> dict[int, Session]:
-    """The waiting sessions in scope and their blockers, each with its details."""
+Locks = tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]  # holders, requests
+
+
+def _sessions(rows: Iterable[Mapping[str, Any]], elsewhere: Counter[str]) -> dict[int, Session]:
+    """The waiting sessions in scope and their blockers, each with its details; waiting
+    sessions out of scope are counted per database in `elsewhere`."""
     details: dict[int, Mapping[str, Any]] = {}
-    locks: dict[str, tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]] = {}
-    exclusive: dict[int, set[str]] = defaultdict(set)
+    targets: dict[str, LockTarget] = {}
+    locks: dict[str, Locks] = {}
     for row in rows:
-        pid = row["pid"]
         if row["kind"] == "session":
-            details[pid] = row
-        elif row["kind"] == "held":
-            exclusive[pid].add(row["relation"])
+            details[row["pid"]] = row
+        elif row["kind"] == "prepared":
+            details[row["pid"]] = {**row, **row["detail"]}
+        elif row["kind"] == "target":
+            targets[row["lock_key"]] = LockTarget(**row["detail"])
         else:
             holders, requests = locks.setdefault(row["lock_key"], ([], []))
             (holders if row["granted"] else requests).append(row)
-            if row["granted"] and row["mode"] == ACCESS_EXCLUSIVE and row["relation"]:
-                exclusive[pid].add(row["relation"])
 
     def group(pid: int) -> int:
         """A parallel worker is named by its leader, as pg_blocking_pids names it."""
@@ -232,37 +273,61 @@ def _sessions(rows: Iterable[Mapping[str, Any]]) -> dict[int, Session]:
         return (about and about["leader_pid"]) or pid
 
     blocked_by: dict[int, tuple[int, ...]] = {}
-    wanted: dict[int, Mapping[str, Any]] = {}
-    for holders, requests in locks.values():
+    wanted: dict[int, tuple[str, Mapping[str, Any]]] = {}
+    held: dict[int, dict[tuple[str, LockTarget], None]] = {}
+    for key, (holders, requests) in locks.items():
         blockers = _weak_request_blockers(holders, requests, group)
+        modes_held: dict[int, list[str]] = {}
+        for holder in holders:
+            modes_held.setdefault(group(holder["pid"]), []).append(holder["mode"])
         for request in requests:
             pid = request["pid"]
-            wanted[pid] = request
-            if details.get(pid, {}).get("in_scope"):
-                answer = request["blocked_by"]
-                found = blockers(request) if answer is None else answer
-                blocked_by[pid] = tuple(dict.fromkeys(b for b in found if b != pid))
+            wanted[pid] = (key, request)
+            about = details.get(pid, {})
+            if not about.get("in_scope"):
+                if about.get("datname"):
+                    elsewhere[about["datname"]] += 1
+                continue
+            answer = request["blocked_by"]
+            found = blockers(request) if answer is None else _name_prepared(answer, holders)
+            blocked_by[pid] = tuple(dict.fromkeys(b for b in found if b != pid))
+            conflicts = CONFLICTS[MODE_BITS.get(request["mode"], 255)]
+            for blocker in blocked_by[pid]:
+                for mode in modes_held.get(blocker, ()):
+                    if MODE_BITS.get(mode, 255) & conflicts and key in targets:
+                        held.setdefault(blocker, {})[(mode, targets[key])] = None
 
     sessions: dict[int, Session] = {}
     for pid in dict.fromkeys([*blocked_by, *(b for found in blocked_by.values() for b in found)]):
         about = details.get(pid, {})
-        request = wanted.get(pid, {})
-        wait = request.get("wait_seconds")
-        if request and wait is None:  # before PostgreSQL 14, the session's last change of state
-            wait = about.get("wait_seconds")
+        key, request = wanted.get(pid, ("", {}))
         sessions[pid] = Session(
             pid=pid,
             blocked_by=blocked_by.get(pid, ()),
             state=about.get("state"),
             application_name=about.get("application_name"),
             transaction_age_seconds=about.get("transaction_age_seconds"),
-            wait_seconds=wait,
+            wait_seconds=request.get("wait_seconds"),
             waiting_for_mode=request.get("mode"),
-            waiting_for_relation=request.get("relation"),
-            holds_access_exclusive_on=", ".join(sorted(exclusive[pid])) or None,
+            waiting_for=targets.get(key),
+            holds=held.get(pid, {}),
             query=about.get("query"),
+            xid=about.get("xid"),
+            database=about.get("datname"),
+            owner=about.get("owner"),
+            gid=about.get("gid"),
         )
     return sessions
+
+
+def _name_prepared(answer: Sequence[int], holders: Sequence[Mapping[str, Any]]) -> list[int]:
+    """The server's answer, with its 0 (some prepared transaction) replaced by the prepared
+    transactions that hold this lock."""
+    if UNIDENTIFIED_PREPARED not in answer:
+        return list(answer)
+    prepared = [h["pid"] for h in holders if h["pid"] < UNIDENTIFIED_PREPARED] or [UNIDENTIFIED_PREPARED]
+    named = [prepared if blocker == UNIDENTIFIED_PREPARED else [blocker] for blocker in answer]
+    return [pid for pids in named for pid in pids]
 
 
 def _weak_request_blockers(
@@ -304,40 +369,87 @@ def _weak_request_blockers(
 # Presentation: how the forest reads in a summary, a hint and the evidence tables.
 
 
+def what(session: Session) -> str:
+    """What a session is doing, in a word or two ("migration", "VACUUM FULL"), if it is
+    one of the operations that take strong locks."""
+    found = session.operation
+    return "" if found is None else "migration" if found.migration else found.short
+
+
+def who(session: Session) -> str:
+    """A session as the summary names it: what it is doing, then which it is."""
+    doing = what(session)
+    return f"{doing} {session.description}" if doing and not session.prepared else session.description
+
+
 def describe_root(forest: BlockingForest, root: Session) -> str:
-    held = (
-        f", holds ACCESS EXCLUSIVE on {root.holds_access_exclusive_on}"
-        if root.holds_access_exclusive_on
-        else ""
-    )
-    kind = "migration " if is_ddl(root.query) and root.holds_access_exclusive_on else ""
+    held = f" holds {root.held()}" if root.holds else ""
+    found = root.operation
+    doing = f"; {found.aside}" if found and found.aside else ""
+    query = f": {truncate(root.query, 80)}" if root.query else ""
+    return f"{who(root)}{held}{doing} — blocks {plural(forest.blocked_in_total(root.pid), 'session')}{query}"
+
+
+def describe_queued(forest: BlockingForest, queued: Session) -> str:
+    on = queued.waiting_for.name if queued.waiting_for else "its table"
+    blocker = forest.sessions[queued.root] if queued.root is not None else None
     return (
-        f"{kind}{root.description}{held} blocks {forest.blocked_in_total(root.pid)} "
-        f"sessions: {truncate(root.query, 80)}"
+        f"{what(queued)} pid {queued.pid} waits for ACCESS EXCLUSIVE on {on} behind "
+        f"{blocker.description if blocker else 'an unknown session'}, and "
+        f"{plural(forest.blocked_in_total(queued.pid), 'session')} queue behind it (it amplifies the outage)"
     )
+
+
+def describe_elsewhere(forest: BlockingForest) -> str:
+    """The waits in other databases a probe limited to one database did not explain."""
+    if not forest.elsewhere:
+        return ""
+    where = ", ".join(f"{plural(n, 'session')} wait in database {db}" for db, n in forest.elsewhere.items())
+    return f" … and {where}: re-run with all_databases=true"
 
 
 def remedies(forest: BlockingForest) -> list[str]:
-    hints = []
-    for pid in forest.roots:
-        root = forest.sessions[pid]
-        if is_ddl(root.query) and root.holds_access_exclusive_on:
-            hints.append(
-                f"Migration pid {pid} holds ACCESS EXCLUSIVE on {root.holds_access_exclusive_on} "
-                f"(transaction open {seconds(root.transaction_age_seconds)}): roll it back or "
-                f"run SELECT pg_terminate_backend({pid});"
-            )
-        else:
-            hints.append(
-                f"Root blocker {root.description} holds up {forest.blocked_in_total(pid)} sessions: "
-                f"end it with SELECT pg_terminate_backend({pid}); if it is safe to."
-            )
+    hints = [_remedy(forest, forest.sessions[pid]) for pid in forest.roots]
     hints += [
-        f"Cancel the queued migration (SELECT pg_cancel_backend({m.pid});) to release the readers "
-        "behind it, then retry it with a short lock_timeout."
+        f"Cancel the queued {what(m)} (SELECT pg_cancel_backend({m.pid});) to release the "
+        "sessions behind it, then retry it with a short lock_timeout."
         for m in forest.queued_migrations()
     ]
     return hints
+
+
+def _remedy(forest: BlockingForest, root: Session) -> str:
+    total = plural(forest.blocked_in_total(root.pid), "session")
+    found = root.operation
+    if root.gid is not None:
+        return (
+            f"Prepared transaction '{root.gid}' holds up {total} and no session runs it, so "
+            f"pg_terminate_backend cannot end it: in database {root.database}, run "
+            f"ROLLBACK PREPARED '{root.gid}'; to undo it (or COMMIT PREPARED '{root.gid}'; to finish it)."
+        )
+    if root.prepared:
+        return f"A prepared transaction holds up {total}: find it in pg_prepared_xacts, ROLLBACK PREPARED it."
+    if found is not None and found.remedy:
+        doing = found.short[0].upper() + found.short[1:]
+        return f"{doing} pid {root.pid} holds up {total}: {found.remedy.format(pid=root.pid)}."
+    if found is not None and found.migration:
+        return (
+            f"Migration pid {root.pid} holds {root.held() or 'its locks'} (transaction open "
+            f"{seconds(root.transaction_age_seconds)}): roll it back or run "
+            f"SELECT pg_terminate_backend({root.pid});"
+        )
+    advisory = [target for _, target in root.holds if target.locktype == "advisory"]
+    if advisory:
+        return (
+            f"pid {root.pid} holds {advisory[0].name}, as migration tools and job runners take to run "
+            f"one at a time (application {root.application_name or 'unknown'}): it is released by "
+            "pg_advisory_unlock in that session or when the session ends: "
+            f"SELECT pg_terminate_backend({root.pid});"
+        )
+    return (
+        f"Root blocker {root.description} holds up {total}: "
+        f"end it with SELECT pg_terminate_backend({root.pid}); if it is safe to."
+    )
 
 
 def role(forest: BlockingForest, session: Session, roots: set[int], queued: set[int]) -> str:
@@ -348,26 +460,31 @@ def role(forest: BlockingForest, session: Session, roots: set[int], queued: set[
     return "root" if session.pid in roots else "waiting"
 
 
+def _statement(session: Session) -> str | None:
+    return session.query if session.gid is None else f"prepared transaction '{session.gid}'"
+
+
 def tree_table(forest: BlockingForest) -> Table:
     roots = set(forest.roots)
     queued = {session.pid for session in forest.queued_migrations()}
-    records = [
-        {
-            "pid": s.pid,
-            "blocked_by": list(s.blocked_by),
-            "depth": s.depth,
-            "role": role(forest, s, roots, queued),
-            "state": s.state,
-            "transaction_age_s": s.transaction_age_seconds,
-            "wait_age_s": s.wait_seconds,
-            "lock_mode": s.waiting_for_mode
-            or ("AccessExclusiveLock" if s.holds_access_exclusive_on else None),
-            "relation": s.waiting_for_relation or s.holds_access_exclusive_on,
-            "application_name": s.application_name,
-            "query": truncate(s.query, 200),
-        }
-        for s in forest.tree_order()
-    ]
+    records = []
+    for s in forest.tree_order():
+        mode, on = (s.waiting_for_mode, s.waiting_for) if s.waiting else next(iter(s.holds), (None, None))
+        records.append(
+            {
+                "pid": s.pid,
+                "blocked_by": list(s.blocked_by),
+                "depth": s.depth,
+                "role": role(forest, s, roots, queued),
+                "state": s.state,
+                "transaction_age_s": s.transaction_age_seconds,
+                "wait_age_s": s.wait_seconds,
+                "lock_mode": mode,
+                "lock_on": on.name if on else None,
+                "application_name": s.application_name,
+                "query": truncate(_statement(s), 200),
+            }
+        )
     return Table.from_records("blocking_tree", records, TREE_COLUMNS)
 
 
@@ -379,6 +496,7 @@ def roots_table(forest: BlockingForest) -> Table:
     records = []
     for pid in forest.roots:
         root = forest.sessions[pid]
+        found = root.operation
         records.append(
             {
                 "root_pid": pid,
@@ -387,9 +505,10 @@ def roots_table(forest: BlockingForest) -> Table:
                 "longest_wait_s": longest.get(pid, 0.0),
                 "state": root.state,
                 "transaction_age_s": root.transaction_age_seconds,
-                "holds_access_exclusive_on": root.holds_access_exclusive_on,
-                "migration": is_ddl(root.query),
-                "query": truncate(root.query, 200),
+                "holds": root.held() or None,
+                "operation": found.name if found else None,
+                "migration": root.migration,
+                "query": truncate(_statement(root), 200),
             }
         )
     return Table.from_records("root_blockers", records, ROOT_COLUMNS)

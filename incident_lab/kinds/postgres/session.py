@@ -2,9 +2,15 @@
 
 One connection per probe run, autocommit (so never idle in transaction), read-only by
 default, with `connect_timeout`, `statement_timeout`, `lock_timeout` and
-`application_name=incident_lab`. SQL is read from the probe's `sql/` folder, choosing
-the file written for the server's version (`NAME_post_140000.sql` on 14 and later,
-`NAME.sql` otherwise), and every statement sent is recorded as the probe's test.
+`application_name=incident_lab`. Behind a connection pooler that refuses or drops the
+startup options carrying those settings (PgBouncer, in session or transaction pooling),
+each statement runs in a short transaction of its own that sets them first (SET LOCAL),
+so that they hold whichever server connection the pooler lends.
+
+SQL is read from the probe's `sql/` folder, choosing the file written for the server's
+version (`NAME_post_140000.sql` on 14 and later,
+`NAME.sql` otherwise; a query with no `NAME.sql` needs the oldest version it has a file
+for), and every statement sent is recorded as the probe's test.
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ SELECT r.rolsuper OR pg_catalog.pg_has_role(r.oid, 'pg_read_all_stats', 'USAGE')
 FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user
 """
 
+# PgBouncer's answer to the `options` startup parameter (unless told to ignore it).
+POOLER_REFUSAL = "unsupported startup parameter"
 _VERSIONED_SQL = re.compile(r"^(?P<name>.+)_post_(?P<version>\d{6})\.sql$")
 # Statements a cursor can hold (DECLARE takes a query); the others are run as they are.
 QUERY_STATEMENT = re.compile(r"^\s*(\(\s*)*(SELECT|WITH|VALUES|TABLE)\b", re.IGNORECASE)
@@ -50,6 +58,10 @@ QUERY_STATEMENT = re.compile(r"^\s*(\(\s*)*(SELECT|WITH|VALUES|TABLE)\b", re.IGN
 
 class ProbeCancelled(IncidentLabError):
     """The probe's budget ran out; it must not send anything more."""
+
+
+class UnsupportedServer(IncidentLabError):
+    """The server's version is older than the probe's SQL was written for."""
 
 
 class UnsafeSession(IncidentLabError):
@@ -144,6 +156,11 @@ def _label(parts: Mapping[str, Any]) -> str:
     return f"postgresql://{user}{host}{port}/{database}"
 
 
+def set_local(settings: Mapping[str, str]) -> str:
+    """The statement that makes `settings` hold until the end of the current transaction."""
+    return "SELECT " + ", ".join(f"pg_catalog.set_config('{name}', %({name})s, true)" for name in settings)
+
+
 def is_too_many_clients(error: BaseException) -> bool:
     """True for the server's refusal of a new connection because every slot is taken."""
     return getattr(error, "sqlstate", None) == TOO_MANY_CLIENTS or any(
@@ -169,6 +186,7 @@ class PostgresSession:
         self._connection: psycopg.Connection[Any] | None = None
         self._cancelled = False
         self._sees_all_sessions: bool | None = None
+        self._per_transaction: dict[str, str] | None = None  # settings to SET LOCAL, behind a pooler
         self.tested: list[str] = []
         self.server = ""
 
@@ -186,9 +204,9 @@ class PostgresSession:
 
         statement_ms = max(1, int(min(STATEMENT_TIMEOUT_MS, self._budget * 500)))
         settings = {
-            "statement_timeout": statement_ms,
-            "lock_timeout": max(1, min(LOCK_TIMEOUT_MS, statement_ms)),
-            "idle_in_transaction_session_timeout": statement_ms * 2,
+            "statement_timeout": str(statement_ms),
+            "lock_timeout": str(max(1, min(LOCK_TIMEOUT_MS, statement_ms))),
+            "idle_in_transaction_session_timeout": str(statement_ms * 2),
             "default_transaction_read_only": "on",
         }
         if self._catalog_only:
@@ -197,20 +215,42 @@ class PostgresSession:
             settings["search_path"] = "pg_catalog"
         ours = " ".join(f"-c {name}={value}" for name, value in settings.items())
         given = psycopg.conninfo.conninfo_to_dict(self._conninfo).get("options", "")
-        self._connection = psycopg.connect(
-            self._conninfo,
-            application_name=APPLICATION_NAME,
-            connect_timeout=max(2, min(10, int(self._budget / 2))),
-            options=f"{given} {ours}".strip(),
-            autocommit=True,
-        )
+        opening = {
+            "application_name": APPLICATION_NAME,
+            "connect_timeout": max(2, min(10, int(self._budget / 2))),
+            "autocommit": True,
+            # A pooler in transaction mode hands each transaction to any server connection,
+            # where a statement prepared on another does not exist.
+            "prepare_threshold": None,
+        }
+        try:
+            self._connection = psycopg.connect(self._conninfo, options=f"{given} {ours}".strip(), **opening)
+        except psycopg.OperationalError as error:
+            if POOLER_REFUSAL not in str(error):
+                raise
+            self._connection = psycopg.connect(self._conninfo, **opening)
         self.server = f"PostgreSQL {self._connection.info.parameter_status('server_version') or '?'}"
-        read_only, search_path = self._connection.execute(SETTINGS_CHECK).fetchone() or ("", "")
-        if read_only != "on" or (self._catalog_only and search_path != "pg_catalog"):
+        if self._applied(self._connection.execute(SETTINGS_CHECK).fetchone()):
+            return
+        # Behind a pooler that refused or dropped the startup options (PgBouncer): set them
+        # again at the start of every transaction of ours, which no other client shares.
+        # The transaction is already begun when they are set: its own read-only flag too.
+        self._per_transaction = {**settings, "transaction_read_only": "on"}
+        with self._connection.transaction():
+            self._connection.execute(set_local(self._per_transaction), self._per_transaction)
+            applied = self._connection.execute(SETTINGS_CHECK).fetchone()
+            read_only = self._connection.execute("SHOW transaction_read_only").fetchone()
+        if not self._applied(applied) or read_only != ("on",):
             raise UnsafeSession(
                 "the server did not apply incident_lab's session settings (read-only, timeouts, "
-                "search_path), as happens behind a connection pooler: point the probe at PostgreSQL itself"
+                "search_path), even within a transaction: point the probe at PostgreSQL itself"
             )
+
+    def _applied(self, applied: tuple[Any, ...] | None) -> bool:
+        """Whether the server runs this session read-only (and, for probes, with the catalog's
+        search_path only)."""
+        read_only, search_path = applied or ("", "")
+        return read_only == "on" and (not self._catalog_only or search_path == "pg_catalog")
 
     @property
     def sees_all_sessions(self) -> bool:
@@ -240,14 +280,18 @@ class PostgresSession:
     def sql(self, name: str) -> str:
         """The text of `sql/NAME.sql` written for this server's version."""
         version = self.server_version_num
-        candidates = [
+        versioned = [
             (int(match["version"]), path)
             for path in self._sql_dir.glob(f"{name}_post_*.sql")
-            if (match := _VERSIONED_SQL.match(path.name))
-            and match["name"] == name
-            and int(match["version"]) <= version
+            if (match := _VERSIONED_SQL.match(path.name)) and match["name"] == name
         ]
+        candidates = [(since, path) for since, path in versioned if since <= version]
         path = max(candidates)[1] if candidates else self._sql_dir / f"{name}.sql"
+        if versioned and not path.exists():  # only NAME_post_N.sql files: it needs a newer server
+            raise UnsupportedServer(
+                f"this probe needs PostgreSQL {min(versioned)[0] // 10000} or later; "
+                f"the server runs {version // 10000}"
+            )
         return path.read_text()
 
     def query(
@@ -276,10 +320,17 @@ class PostgresSession:
             raise ProbeCancelled("the probe's budget ran out")
         self.connect()
         assert self._connection is not None
-        self.tested.append(text.strip() + (f"\n-- with {dict(params)}" if params else ""))
+        sent = text.strip() + (f"\n-- with {dict(params)}" if params else "")
+        if not self.tested or self.tested[-1] != sent:  # a statement sampled over and over, once
+            self.tested.append(sent)
         with self._connection.cursor(row_factory=dict_row) as cursor:
-            cursor.execute(text, params)  # type: ignore[arg-type]
-            return cursor.fetchall() if cursor.description else []
+            if self._per_transaction is None:
+                cursor.execute(text, params)  # type: ignore[arg-type]
+                return cursor.fetchall() if cursor.description else []
+            with self._connection.transaction():
+                cursor.execute(set_local(self._per_transaction), self._per_transaction)
+                cursor.execute(text, params)  # type: ignore[arg-type]
+                return cursor.fetchall() if cursor.description else []
 
     def rows(
         self, text: str, params: Mapping[str, Any] | None, limit: int
@@ -293,18 +344,21 @@ class PostgresSession:
         self.connect()
         assert self._connection is not None
         self.tested.append(text.strip() + (f"\n-- with {dict(params)}" if params else ""))
-        if not QUERY_STATEMENT.match(text):
-            with self._connection.cursor() as cursor:
+        with self._connection.transaction():
+            if self._per_transaction is not None:  # behind a pooler: the settings, in this transaction
+                self._connection.execute(set_local(self._per_transaction), self._per_transaction)
+            if not QUERY_STATEMENT.match(text):
+                with self._connection.cursor() as cursor:
+                    cursor.execute(text, params)  # type: ignore[arg-type]
+                    found = cursor.fetchmany(limit + 1) if cursor.description else []
+                    columns = [c.name for c in cursor.description or []]
+                    return columns, found[:limit], max(0, cursor.rowcount - limit)
+            with self._connection.cursor(name="incident_lab_query") as cursor:
                 cursor.execute(text, params)  # type: ignore[arg-type]
-                found = cursor.fetchmany(limit + 1) if cursor.description else []
+                found = cursor.fetchmany(limit)
                 columns = [c.name for c in cursor.description or []]
-                return columns, found[:limit], max(0, cursor.rowcount - limit)
-        with self._connection.transaction(), self._connection.cursor(name="incident_lab_query") as cursor:
-            cursor.execute(text, params)  # type: ignore[arg-type]
-            found = cursor.fetchmany(limit)
-            columns = [c.name for c in cursor.description or []]
-            rest = self._connection.execute("MOVE FORWARD ALL IN incident_lab_query")
-            return columns, found, int(rest.statusmessage.split()[-1]) if rest.statusmessage else 0
+                rest = self._connection.execute("MOVE FORWARD ALL IN incident_lab_query")
+                return columns, found, int(rest.statusmessage.split()[-1]) if rest.statusmessage else 0
 
     def cancel(self) -> None:
         """Stop the running statement and any further one; called when the probe overruns its budget."""
