@@ -68,36 +68,51 @@ def command_kinds(args: argparse.Namespace) -> int:
     return 0
 
 
-def probe_target(text: str, kind: str, kind_names: set[str]) -> tuple[str, str]:
-    """`--target` of `probe`: `NAME=[KIND:]REFERENCE`, or a bare URI; its name and reference."""
+def probe_targets(texts: Sequence[str], kind: str, registry: Any) -> list[tuple[str, str]]:
+    """`--target` of `probe`, repeatable: `NAME=[KIND:]REFERENCE` (a group of references
+    joined by commas counts as its members), or a bare URI; their names and references."""
     from incident_lab.exceptions import TargetError
-    from incident_lab.kinds import split_assignment, target_spec
+    from incident_lab.investigation.params import target_group
+    from incident_lab.kinds import split_assignment
 
-    if "://" in text.partition("=")[0]:
-        return "", text.strip()
-    spec = target_spec(*split_assignment(text, "--target"), kind_names)
-    if spec.kind and spec.kind != kind:
-        raise TargetError(f"this probe needs a {kind} target, but target {spec.name} is {spec.kind}")
-    return spec.name, spec.reference
+    named = []
+    for text in texts:
+        if "://" in text.partition("=")[0]:
+            named.append(("", text.strip()))
+            continue
+        for spec in target_group(*split_assignment(text, "--target"), registry):
+            if spec.kind and spec.kind != kind:
+                raise TargetError(f"this probe needs a {kind} target, but target {spec.name} is {spec.kind}")
+            named.append((spec.name, spec.reference))
+    return named
 
 
 def command_probe(args: argparse.Namespace) -> int:
-    from incident_lab.probe import run_probe
+    from incident_lab.investigation.fleet import FleetRow
     from incident_lab.registry import load_registry
-    from incident_lab.render.text import format_result
+    from incident_lab.render.text import format_result, format_table
+    from incident_lab.runner import run_fleet
 
     registry = load_registry(args.probe_path)
     chosen = registry.get(args.id)
     params = chosen.bind(parse_assignments(args.param, "--param"))
-    name, reference = probe_target(args.target, chosen.target_kind, registry.kind_names)
-    target = registry.kind(chosen.target_kind).target(reference)
-    result = run_probe(chosen, target, params, target_name=name)
-    # JSON for a terminal as ASCII: no control character of a database's reaches it raw.
-    say(
-        json.dumps(result.to_dict(), ensure_ascii=True)
-        if args.json
-        else format_result(result, show_test=args.show_test)
-    )
+    kind = registry.kind(chosen.target_kind)
+    named = [
+        (name, kind.target(reference)) for name, reference in probe_targets(args.target, kind.name, registry)
+    ]
+    results = run_fleet(chosen, named, params, concurrency=args.concurrency)
+    if args.json:  # one object per line, as ASCII: no database's control character reaches a terminal raw
+        for result in results:
+            say(json.dumps(result.to_dict(), ensure_ascii=True))
+    elif len(results) == 1:
+        say(format_result(results[0], show_test=args.show_test))
+    else:
+        rows = [[r.target_name or r.target, r.label, r.summary] for r in results]
+        say(format_table(["target", "verdict", "summary"], rows))
+        by_target = {r.target_name or r.target: r for r in results}
+        row = FleetRow.of(chosen.hypothesis, chosen.id, by_target, dict.fromkeys(by_target, 0))
+        if row.sentence():
+            say(row.sentence())
     return 0
 
 
@@ -409,7 +424,15 @@ def build_parser() -> Parser:
     one.add_argument(
         "--target",
         required=True,
-        help="NAME=[KIND:]REFERENCE, e.g. postgres=service=shop or primary=postgres:shop",
+        action="append",
+        help="NAME=[KIND:]REFERENCE, e.g. postgres=service=shop (repeatable: one row per target)",
+    )
+    one.add_argument(
+        "--concurrency",
+        type=int,
+        default=16,
+        metavar="N",
+        help="the most targets probed at once (default 16)",
     )
     one.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     one.add_argument("--json", action="store_true", help="print exactly one result JSON object")

@@ -249,6 +249,9 @@ class InvestigationNotebook:
     def overview(self) -> None:
         self._section(sections.overview)
 
+    def fleet(self) -> None:
+        self._section(sections.fleet)
+
     def hypotheses(self) -> None:
         self._section(sections.hypotheses)
 

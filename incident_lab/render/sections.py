@@ -12,10 +12,11 @@ import re
 from dataclasses import dataclass
 from html import escape
 
+from incident_lab.investigation.fleet import fleet_rows
 from incident_lab.investigation.history import Confirmation, clock, hypothesis_key
 from incident_lab.investigation.state import Investigation
 from incident_lab.render import figures
-from incident_lab.render.html import query_html, result_html, status_badge, table_html
+from incident_lab.render.html import badge, query_html, result_html, status_badge, table_html
 from incident_lab.result import QueryRecord, Result
 from incident_lab.verdict import Verdict
 from incident_lab.wording import hypothesis_letter
@@ -152,6 +153,50 @@ def overview(investigation: Investigation) -> list[Output]:
     return [PictureOutput(figures.verdict_overview(investigation.results))] if investigation.results else []
 
 
+def anchor(letter: str) -> str:
+    return f"il-hypothesis-{letter.lower()}"
+
+
+def fleet(investigation: Investigation) -> list[Output]:
+    """The fleet matrix: each hypothesis tested on several targets, a row; each target, a
+    column; each cell its verdict and headline metric, a click away from its evidence.
+    Targets that differ from the rest of the fleet are marked and named."""
+    rows = fleet_rows(investigation.hypotheses, investigation.latest_results)
+    if not rows:
+        return []
+    targets = list(dict.fromkeys(target for row in rows for target in row.cells))
+    head = "".join(f"<th>{escape(target)}</th>" for target in targets)
+    lines = []
+    for row in rows:
+        cells = []
+        for target in targets:
+            result, index = row.cells.get(target), row.indices.get(target)
+            if index is None:
+                cells.append("<td></td>")
+                continue
+            odd = ' style="background:#fff3cd;outline:2px solid #f9a825"' if target in row.outliers else ""
+            shown = (
+                badge(result.verdict) + f"<br><small>{escape(cell_note(result))}</small>"
+                if result
+                else "not run"
+            )
+            link = f'<a href="#{anchor(hypothesis_letter(index))}">{shown}</a>'
+            cells.append(f'<td class="il-fleet-cell"{odd}>{link}</td>')
+        lines.append(f"<tr><th>{escape(row.title)}</th>{''.join(cells)}</tr>")
+    said = "".join(f"<li>{escape(row.sentence())}</li>" for row in rows if row.sentence())
+    body = "".join(lines)
+    table = f'<table class="il-fleet"><thead><tr><th></th>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return [Markdown("**Across the fleet**"), Html((f"<ul>{said}</ul>" if said else "") + table)]
+
+
+def cell_note(result: Result) -> str:
+    """A fleet cell's headline: the result's first metric, else its summary's start."""
+    measured = next((m for m in result.metrics if m.value is not None), None)
+    if measured is not None:
+        return f"{measured.name} {measured.value:g}"
+    return result.summary[:40]
+
+
 def confirmed_evidence(confirmation: Confirmation) -> Html:
     """The evidence that confirmed a hypothesis that no longer holds, with its times."""
     result = confirmation.result
@@ -188,6 +233,7 @@ def hypotheses(investigation: Investigation) -> list[Output]:
             outputs += query_outputs(queries)
             continue
         reason = "" if result.verdict is not Verdict.INCONCLUSIVE else " (why: see the summary)"
+        outputs.append(Html(f'<a id="{anchor(letter)}"></a>'))
         outputs.append(
             Markdown(
                 f"### Hypothesis {letter}: {plain(hypothesis.title)}\n\n"
