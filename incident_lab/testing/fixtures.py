@@ -3,16 +3,19 @@
 - `postgres_server`: one server for the session (embedded, or `INCIDENT_LAB_TEST_DSN`);
 - `database`: a fresh database for one test, dropped afterwards; its value is a DSN
   that carries the password, as users' targets sometimes do;
-- `provider_standin`: LLM providers, status pages and a web service on 127.0.0.1.
+- `provider_standin`: LLM providers, status pages and a web service on 127.0.0.1;
+- `prometheus_server`: starts real Prometheus servers with a known history.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from incident_lab.testing.postgres import TestServer, create_database, drop_database, start_test_server
+from incident_lab.testing.prometheus import MissingComponent, PrometheusServer
 from incident_lab.testing.provider_standin import ProviderStandIn
 
 
@@ -39,3 +42,24 @@ def provider_standin() -> Iterator[ProviderStandIn]:
     """The LLM provider, status page and web service stand-in on 127.0.0.1 (see its module)."""
     with ProviderStandIn() as standin:
         yield standin
+
+
+@pytest.fixture
+def prometheus_server() -> Iterator[Callable[..., PrometheusServer]]:
+    """Start real Prometheus servers for one test, `prometheus_server(history=openmetrics(…))`
+    (see `incident_lab.testing.prometheus`); every one is stopped afterwards."""
+    started: list[PrometheusServer] = []
+
+    def start(**options: Any) -> PrometheusServer:
+        server = PrometheusServer(**options)
+        started.append(server)
+        try:
+            return server.start()
+        except MissingComponent as missing:
+            pytest.skip(str(missing))
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
