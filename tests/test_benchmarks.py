@@ -1,7 +1,8 @@
 """Each benchmark in benchmarks/ runs at its tiny --quick size and produces its figures,
 so that none of them rots. No timing is asserted: only that every step ran and that
 what the benchmark checks besides time (exact blocking trees, the concurrency bound,
-no heavy imports on the probe's path, every archived run listed) holds."""
+no heavy imports on the probe's path, every archived run listed, the same verdict from
+a Prometheus window as from the bare script) holds."""
 
 import importlib.util
 import sys
@@ -81,3 +82,13 @@ def test_archive_list(capsys):
     assert figures["kept_up"], "a run added or removed did not show in the listing"
     assert all(seconds > 0 for times in figures["times"].values() for seconds in times)
     assert "incident-lab list" in capsys.readouterr().out
+
+
+def test_prometheus_window(capsys):
+    benchmark = load("prometheus_window")
+    figures = benchmark.run(**benchmark.QUICK)
+    for side in ("ours", "bare"):
+        (only,) = figures["runs"][side]
+        assert only["series"] == benchmark.QUICK["series"] and only["verdict"] == "True"
+        assert only["seconds"] > 0 and only["peak_mb"] > 0
+    assert "ours ÷ bare" in capsys.readouterr().out

@@ -21,6 +21,7 @@ from incident_lab.registry import Registry
 from incident_lab.result import Result
 
 Picture = tuple[str, bytes]  # file stem, PNG
+MARKER_COLOUR = "#6a1b9a"  # the incident's start: a colour no series line takes
 
 
 def png(figure: Figure) -> bytes:
@@ -117,7 +118,7 @@ def _time_series(chart: TimeSeriesChart) -> Figure:
     if chart.marker is not None:
         (marker,) = _utc([chart.marker])
         axes.axvline(
-            marker, color="#1565c0", linewidth=1.5, label=f"{chart.marker_label} {marker:%H:%M:%S} UTC"
+            marker, color=MARKER_COLOUR, linewidth=2, label=f"{chart.marker_label} {marker:%H:%M:%S} UTC"
         )
     locator = AutoDateLocator(tz=dt.UTC)
     axes.xaxis.set_major_locator(locator)

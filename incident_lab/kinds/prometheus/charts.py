@@ -18,11 +18,12 @@ def window_chart(result: Result) -> TimeSeriesChart | None:
     rows = result.table("chart_series").records()
     if not rows:
         return None
-    start, step = parse_instant(str(window["start"])), float(window["step_seconds"])  # type: ignore[arg-type]
+    start, step = parse_instant(str(window["start"])), float(str(window["step_seconds"]))
     steps = len(str(rows[0]["values"]).split())
     times = tuple(start + index * step for index in range(steps))
+    query = truncate(str(window["query"]), TITLE_LENGTH) or ""
     lines = tuple(
-        Line(str(row["series"]), times, decode(str(row["values"])))
+        Line(_label(str(row["series"]), query), times, decode(str(row["values"])))
         for row in rows
         if row["shown_as"] == "line"
     )
@@ -32,7 +33,7 @@ def window_chart(result: Result) -> TimeSeriesChart | None:
         label = next(str(row["series"]) for row in rows if row["shown_as"] in BAND_ROWS)
         rest = Band(label, times, band["low"], band["median"], band["high"])
     end = parse_instant(str(window["end"]))
-    drawn = {line.label for line in lines}
+    drawn = {str(row["series"]) for row in rows if row["shown_as"] == "line"}
     shaded = tuple(
         (parse_instant(str(row["start"])), min(parse_instant(str(row["end"])) + step, end))
         for row in result.table("breaches").records()
@@ -41,7 +42,7 @@ def window_chart(result: Result) -> TimeSeriesChart | None:
     threshold = window["threshold"]
     unit = str(result.params.get("unit") or "")
     return TimeSeriesChart(
-        title=truncate(str(window["query"]), TITLE_LENGTH) or "",
+        title=query,
         lines=lines,
         unit="" if unit == "ratio" else unit,
         rest=rest,
@@ -52,3 +53,8 @@ def window_chart(result: Result) -> TimeSeriesChart | None:
         shaded=shaded,
         percent=unit == "ratio",
     )
+
+
+def _label(series: str, query: str) -> str:
+    """A series' name for the legend; an aggregate without labels (`{}`) is the query's result."""
+    return series if series != "{}" else query
