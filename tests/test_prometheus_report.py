@@ -20,6 +20,8 @@ from matplotlib.image import imread
 from incident_lab import Result, run, scenarios
 from incident_lab.kinds.prometheus import KIND
 from incident_lab.kinds.prometheus.window import iso
+from incident_lab.registry import load_registry
+from incident_lab.render import figures
 from incident_lab.testing.prometheus import PostgresExporter
 from incident_lab.verdict import Verdict
 
@@ -72,9 +74,25 @@ def test_the_readme_commands_report_user_impact_from_the_error_ratio_and_chart_t
     picture = run_dir / "charts" / "hypothesis-a.png"
     assert has_colour(picture, START_LINE), "the chart has no line at the incident's start"
 
+    assert figures.result_picture(result, load_registry(), "chart") is not None  # what the panel shows
+
     answered = cli(*probe[1:], cwd=tmp_path)
     assert answered.returncode == 0, answered.stderr
     assert "Verdict: TRUE (confirmed): Above 5% for " in answered.stdout
+
+
+def test_probe_takes_the_incidents_start_and_refuses_one_that_is_no_time(incident_metrics, cli):
+    target = f"prometheus={incident_metrics.url}"
+    query = 'http_requests_error_ratio{service="checkout"}'
+    started_at = iso(incident_metrics.spike_at)
+    shown = cli("probe", "prometheus.threshold", "--target", target, "--param", f"query={query}",
+                "--param", "above=0.1", "--started-at", started_at, "--json")  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    result = json.loads(shown.stdout)
+    assert result["params"]["started_at"] == started_at
+    assert result["evidence"][0]["rows"][0][5] == started_at  # the window's started_at
+    wrong = cli("probe", "prometheus.threshold", "--target", target, "--started-at", "after lunch")
+    assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1 and "ISO 8601" in wrong.stderr
 
 
 class ForwardingProxy:

@@ -38,11 +38,12 @@ def threshold(
         float, "how long Prometheus may take", Bounds(min=0.1, below_budget=True)
     ] = 10.0,
 ) -> Finding:
-    if not query.strip() or (above is None) == (below is None):
+    given = [Threshold(value, worse, unit) for value, worse in ((above, 1), (below, -1)) if value is not None]
+    if not query.strip() or len(given) != 1:
         return inconclusive(
             "Nothing to test: give the PromQL (query=…) and one threshold, above=… or below=…."
         )
-    limit = Threshold(above, 1, unit) if above is not None else Threshold(below or 0.0, -1, unit)
+    (limit,) = given
     try:
         window = Window.around(started_at, lookback_seconds, step_seconds, time.time())
     except WindowError as error:

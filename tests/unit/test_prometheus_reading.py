@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from incident_lab import Result, TargetError, Verdict
+from incident_lab import Result, TargetError, Verdict, run
 from incident_lab.charts import TimeSeriesChart
 from incident_lab.kinds.http.session import Response
 from incident_lab.kinds.prometheus import KIND
@@ -230,3 +230,16 @@ def test_api_errors_are_quoted_and_gzipped_answers_read():
     assert refused.problem == "Prometheus refused the credentials (HTTP 401: Unauthorized)"
     gone = read_answer(Response("GET", "u", None, failure="connection_error", detail="connection refused"))
     assert gone.problem == "no answer from Prometheus (connection_error: connection refused)"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"query": "up"}, {"query": "up", "above": 1, "below": 0}, {"above": 1}],
+    ids=["no threshold", "two thresholds", "no query"],
+)
+def test_a_threshold_probe_without_one_query_and_one_threshold_asks_for_them(params):
+    result = run("prometheus.threshold", "http://127.0.0.1:1", params)  # nothing is sent
+    assert result.verdict is Verdict.INCONCLUSIVE and result.summary.startswith(
+        "Nothing to test: give the PromQL"
+    )
+    assert result.test == ""

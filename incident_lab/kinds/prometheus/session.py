@@ -176,7 +176,9 @@ class PrometheusSession:
         if proxy is None:
             response = self.http.request("GET", url, headers=self._headers, timeout=timeout, record=False)
         else:
-            self.http.note(f"through the proxy {urlsplit(proxy).netloc} (from the environment)")
+            parts = urlsplit(proxy)
+            register_secret(parts.password)  # a proxy's own credentials may sit in its URL
+            self.http.note(f"through the proxy {parts.hostname}:{parts.port} (from the environment)")
             response = self._through(proxy, url, timeout)
         return read_answer(response)
 
