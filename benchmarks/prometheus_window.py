@@ -118,12 +118,36 @@ def bare(url: str, start: float, end: float) -> dict[str, Any]:
     return {"seconds": taken, "verdict": "True" if breached else "False", "series": len(result), "json": 0}
 
 
-def child(side: str, url: str, start: float, end: float) -> None:
-    import resource
+def fetch(url: str, start: float, end: float, encoding: str) -> float:
+    """Seconds to fetch the range alone, plain or gzipped: what the server's compression costs."""
+    import urllib.parse
+    import urllib.request
 
+    query = urllib.parse.urlencode(
+        {"query": "request_duration_seconds", "start": start, "end": end, "step": STEP}
+    )
+    request = urllib.request.Request(
+        f"{url}/api/v1/query_range?{query}", headers={"Accept-Encoding": encoding}
+    )
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        answer.read()
+    return time.perf_counter() - started
+
+
+def child(side: str, url: str, start: float, end: float) -> None:
     figures = (ours if side == "ours" else bare)(url, start, end)
-    figures["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    figures["peak_mb"] = peak_memory_mb()
     print(json.dumps(figures))
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory. Not `ru_maxrss`: Linux carries the parent's peak
+    over into a child across exec, and the parent here holds the whole history."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def measure(side: str, url: str, start: float, end: float) -> dict[str, Any]:
@@ -144,16 +168,20 @@ def run(series: int, points: int, repeats: int) -> dict[str, Any]:
         end = time.time()
         start = (now // STEP * STEP) - (points - 1) * STEP
         runs: dict[str, list[dict[str, Any]]] = {"ours": [], "bare": []}
+        fetches: dict[str, list[float]] = {"identity": [], "gzip": []}
         for round_number in range(repeats):
             print(f"  round {round_number + 1} of {repeats} …", file=sys.stderr)
             for side in runs:
                 runs[side].append(measure(side, prometheus.url, start, end))
+            for encoding, taken in fetches.items():
+                taken.append(fetch(prometheus.url, start, end, encoding))
     figures = {
         "machine": machine(),
         "size": {"series": series, "points": points},
         "runs": runs,
         "seconds": {side: median([r["seconds"] for r in taken]) for side, taken in runs.items()},
         "peak_mb": {side: median([r["peak_mb"] for r in taken]) for side, taken in runs.items()},
+        "fetch_seconds": {encoding: median(taken) for encoding, taken in fetches.items()},
     }
     report(figures)
     return figures
@@ -176,6 +204,11 @@ def report(figures: dict[str, Any]) -> None:
         ["", "request to PNG (median)", "peak memory (median)", "verdict", "series"],
         rows,
         title=f"One query_range of {size['series']:,} series x {size['points']} points",
+    )
+    fetched = figures["fetch_seconds"]
+    print(
+        f"The fetch alone (median): {ms(fetched['identity'])} plain, {ms(fetched['gzip'])} gzipped "
+        "(the probe asks for gzip: HttpSession keeps at most 8 MB of an answer)."
     )
     print(f"The result's JSON (evidence and chart data): {figures['runs']['ours'][0]['json'] / 1024:.0f} KiB")
 

@@ -91,4 +91,5 @@ def test_prometheus_window(capsys):
         (only,) = figures["runs"][side]
         assert only["series"] == benchmark.QUICK["series"] and only["verdict"] == "True"
         assert only["seconds"] > 0 and only["peak_mb"] > 0
+    assert all(seconds > 0 for seconds in figures["fetch_seconds"].values())
     assert "ours ÷ bare" in capsys.readouterr().out
