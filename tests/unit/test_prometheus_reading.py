@@ -37,12 +37,13 @@ def test_the_window_runs_from_lookback_before_the_start_until_now_on_a_round_ste
     assert window.steps == 721 and window.last == NOW
     assert iso(Window.around("", 1800, None, NOW).started_at) == "2026-11-28T00:30:00.000Z"
     assert Window.around("2026-11-28T00:30:00", 1800, 60, NOW).started_at == START + 1800  # no offset: UTC
+    assert Window.around("2026-11-28T01:04:00Z", 1800, 60, NOW).end == NOW  # another clock a little ahead
 
 
 @pytest.mark.parametrize(
     ("started_at", "step", "message"),
     [
-        ("2026-11-28T02:00:00Z", None, "is in the future"),
+        ("2026-11-28T01:06:00Z", None, "is in the future"),
         ("yesterday", None, "not an ISO 8601 time"),
         ("2026-11-27T00:00:00Z", 1.0, "more than Prometheus's 11,000; use at least 9"),
     ],
@@ -211,6 +212,9 @@ def test_the_proxy_comes_from_the_environment_unless_no_proxy_exempts_the_host(m
     assert proxy_for("http://prom.example:9090/api/v1/query_range") == "http://127.0.0.1:3128"
     assert proxy_for("http://prom.internal:9090/api/v1/query_range") is None
     assert proxy_for("https://prom.example/api/v1/query_range") is None  # no https_proxy set
+    monkeypatch.setenv("https_proxy", "http://127.0.0.1:3129")
+    assert proxy_for("https://prom.example/api/v1/query_range") == "http://127.0.0.1:3129"
+    assert proxy_for("https://prom.internal/api/v1/query_range") is None
 
 
 def test_api_errors_are_quoted_and_gzipped_answers_read():

@@ -73,9 +73,6 @@ class WindowReading:
     def held(self, for_seconds: float) -> list[Reading]:
         return [r for r in self.readings if r.held_for(for_seconds)]
 
-    def newest(self) -> float | None:
-        return max((r.newest_at for r in self.readings if r.newest_at is not None), default=None)
-
     def stopped(self, staleness_seconds: float) -> list[Reading]:
         """Series whose newest number is older than the staleness bound (one step of slack:
         the last instant evaluated may fall up to a step before now)."""

@@ -16,6 +16,9 @@ from incident_lab.result import format_time, parse_time
 
 MAX_POINTS = 11_000  # Prometheus refuses a range query with more points per series
 TARGET_POINTS = 720  # about one point per two pixels of a report-wide chart
+CLOCK_SKEW_SECONDS = (
+    300  # a start this little ahead of now is another clock's error, as the investigation allows
+)
 NICE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400)
 
 
@@ -64,7 +67,7 @@ class Window:
         The start is rounded down to a multiple of the step, as dashboards do, so that
         re-runs evaluate the same instants."""
         incident = parse_instant(started_at) if started_at.strip() else now - lookback
-        if incident > now:
+        if incident > now + CLOCK_SKEW_SECONDS:
             raise WindowError(f"started_at {iso(incident)} is in the future (now is {iso(now)})")
         span = now - (incident - lookback)
         chosen = step if step is not None else choose_step(span)
