@@ -6,7 +6,7 @@ papermill archives the report. This module is the public face: what probes, targ
 kinds and users' scripts import.
 """
 
-from incident_lab.charts import BarChart, Chart
+from incident_lab.charts import BarChart, Chart, TimeSeriesChart
 from incident_lab.exceptions import (
     DuplicateKindError,
     DuplicateProbeError,
@@ -43,6 +43,7 @@ __all__ = [
     "Table",
     "TargetError",
     "TargetKind",
+    "TimeSeriesChart",
     "UnknownProbeError",
     "UsageError",
     "Verdict",

@@ -19,4 +19,44 @@ class BarChart:
     notes: tuple[str, ...] = ()
 
 
-Chart = BarChart
+@dataclass(frozen=True)
+class Line:
+    """One series over time: `values[i]` was seen at `times[i]` (Unix seconds, UTC); None
+    where it had no sample."""
+
+    label: str
+    times: tuple[float, ...]
+    values: tuple[float | None, ...]
+
+
+@dataclass(frozen=True)
+class Band:
+    """Many series summarised at each time: the lowest, the median and the highest value."""
+
+    label: str
+    times: tuple[float, ...]
+    low: tuple[float | None, ...]
+    middle: tuple[float | None, ...]
+    high: tuple[float | None, ...]
+
+
+@dataclass(frozen=True)
+class TimeSeriesChart:
+    """Series over a window of time, as people read a dashboard panel: the lines worth
+    naming, the rest as a band, the threshold, a marked moment (when the incident
+    started) and the spans to shade (when the threshold was breached). `percent`: the
+    values are ratios, shown as percentages."""
+
+    title: str
+    lines: tuple[Line, ...]
+    unit: str = ""
+    rest: Band | None = None
+    threshold: float | None = None
+    threshold_label: str = ""
+    marker: float | None = None
+    marker_label: str = ""
+    shaded: tuple[tuple[float, float], ...] = ()
+    percent: bool = False
+
+
+Chart = BarChart | TimeSeriesChart

@@ -95,7 +95,12 @@ def command_probe(args: argparse.Namespace) -> int:
 
     registry = load_registry(args.probe_path)
     chosen = registry.get(args.id)
-    params = chosen.bind(parse_assignments(args.param, "--param"))
+    given: dict[str, Any] = parse_assignments(args.param, "--param")
+    if args.started_at:
+        from incident_lab.investigation.params import incident_start, with_incident_start
+
+        given = with_incident_start(chosen, given, incident_start(args.started_at))
+    params = chosen.bind(given)
     kind = registry.kind(chosen.target_kind)
     named = [
         (name, kind.target(reference)) for name, reference in probe_targets(args.target, kind.name, registry)
@@ -127,6 +132,7 @@ def investigation_values(args: argparse.Namespace) -> dict[str, Any]:
         "status": args.status,
         "commander": args.commander,
         "date": args.date,
+        "started_at": args.started_at,
     }
     values.update({name: value for name, value in flags.items() if value is not None})
     if args.hypothesis:
@@ -377,6 +383,7 @@ def add_investigation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--status", help="Investigating, Identified, Monitoring or Resolved")
     parser.add_argument("--commander", help="the incident commander, e.g. @alice")
     parser.add_argument("--date", help="YYYY-MM-DD (default: today, UTC)")
+    add_started_at_option(parser)
     parser.add_argument(
         "--hypothesis",
         action="append",
@@ -392,6 +399,15 @@ def add_investigation_options(parser: argparse.ArgumentParser) -> None:
         help="a target, e.g. postgres=service=shop or primary=postgres:service=shop (repeatable)",
     )
     parser.add_argument("-f", dest="params_file", metavar="PARAMS.yaml", help="parameters from a YAML file")
+
+
+def add_started_at_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--started-at",
+        metavar="TIME",
+        help="when the incident started, ISO 8601 (e.g. 2026-11-28T00:00:00Z; default: 30 minutes ago); "
+        "probes that look at a window look around it",
+    )
 
 
 def add_archive_option(parser: argparse.ArgumentParser) -> None:
@@ -437,6 +453,7 @@ def build_parser() -> Parser:
     one.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     one.add_argument("--json", action="store_true", help="print exactly one result JSON object")
     one.add_argument("--show-test", action="store_true", help="also print the exact test (SQL) run")
+    add_started_at_option(one)
     one.set_defaults(handler=command_probe)
 
     run = commands.add_parser("run", help="run the investigation notebook and archive its report")

@@ -3,10 +3,10 @@
 A probe is a function decorated with `@probe`. Its first argument is the opened
 target (a `PostgresSession`, say); its keyword-only arguments are its parameters,
 typed and documented with `Annotated[type, "what it means"]`, optionally bounded
-(`Bounds`, `OneOf`), and given defaults. It returns a `Finding` built with
-`confirmed`, `refuted` or `inconclusive`. The decorator may also name the probe's
-chart (a function from its result to a `Chart`) and the template's symptom row it
-measures (`symptom="User Impact"`).
+(`Bounds`, `OneOf`), and given defaults; one typed `float | None` may be left unset
+(None). It returns a `Finding` built with `confirmed`, `refuted` or `inconclusive`.
+The decorator may also name the probe's chart (a function from its result to a
+`Chart`) and the template's symptom row it measures (`symptom="User Impact"`).
 
 `run_probe` validates parameters before anything connects, runs the probe within
 its time budget, and turns every error, timeout or unreachable target into an
@@ -100,6 +100,7 @@ class Param:
     doc: str
     bounds: Bounds | None = None
     one_of: OneOf | None = None
+    optional: bool = False  # declared `float | None`: None means "not set"
 
     @property
     def type_name(self) -> str:
@@ -113,6 +114,8 @@ class Param:
 
     def coerce(self, value: Any) -> Any:
         """Accept the value as typed, or as text from a command line or form, within its limits."""
+        if value is None and self.optional:
+            return None
         try:
             coerced = _coerce(self.type, value)
         except (TypeError, ValueError):
@@ -289,11 +292,14 @@ def _params_of(function: Callable[..., Finding], probe_id: str) -> tuple[Param, 
         if typing.get_origin(hint) is not Annotated or spec.default is inspect.Parameter.empty:
             raise TypeError(f"probe {probe_id}: parameter {name} needs Annotated[type, 'doc'] and a default")
         kind, doc, *limits = typing.get_args(hint)
+        optional = type(None) in typing.get_args(kind)
+        if optional:
+            kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
         if typing.get_origin(kind) in (list, types.GenericAlias):
             kind = list
         bounds = next((limit for limit in limits if isinstance(limit, Bounds)), None)
         one_of = next((limit for limit in limits if isinstance(limit, OneOf)), None)
-        params.append(Param(name, kind, spec.default, doc, bounds, one_of))
+        params.append(Param(name, kind, spec.default, doc, bounds, one_of, optional))
     return tuple(params)
 
 

@@ -1,14 +1,19 @@
 """What every test file shares: the real-server fixtures of `incident_lab.testing`, the
 installed command, and the split between the fast tier and the rest.
 
+`incident_metrics` is a real Prometheus holding a known incident's metrics.
+
 Tests under `tests/unit/` run pure logic in seconds (`pytest -m "not slow"` runs
 them alone); every other test is marked `slow`: it starts servers, kernels or a browser.
 """
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +58,61 @@ def database_password(database: str) -> str:
 @pytest.fixture
 def free_port() -> int:
     return find_free_port()
+
+
+@dataclass(frozen=True)
+class IncidentMetrics:
+    """A Prometheus holding two hours of an incident's metrics, up to `now`, every 15 s:
+    - `http_requests_error_ratio{service=…}`: checkout at 1% until `spike_at`, 50% from
+      then on; catalog flat at 1%; payments at 2% until `stopped_at`, then nothing;
+      search at 1% but NaN (no traffic) for the ten minutes before `stopped_at`;
+    - `request_duration_seconds{quantile="0.99",service="search"}`: 0.2 s, +Inf (beyond the
+      last bucket) for one minute, `overflow_at`;
+    - `http_requests_total{service="checkout",code=…}`: 10 requests a second, 1% failing
+      until `spike_at`, half of them from then on."""
+
+    server: Any
+    now: float
+    spike_at: float
+    stopped_at: float
+    overflow_at: float
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
+EVERY = 15.0
+
+
+def incident_history(now: float) -> tuple[str, float, float, float]:
+    from incident_lab.testing.prometheus import openmetrics
+
+    end = now // EVERY * EVERY
+    times = [end - EVERY * k for k in range(int(7200 / EVERY), -1, -1)]
+    spike_at, stopped_at, overflow_at = end - 600, end - 1200, end - 900
+    series: dict[str, list[tuple[float, float]]] = {
+        'http_requests_error_ratio{service="checkout"}': [(t, 0.5 if t >= spike_at else 0.01) for t in times],
+        'http_requests_error_ratio{service="catalog"}': [(t, 0.01) for t in times],
+        'http_requests_error_ratio{service="payments"}': [(t, 0.02) for t in times if t < stopped_at],
+        'http_requests_error_ratio{service="search"}': [
+            (t, math.nan if stopped_at - 600 <= t < stopped_at else 0.01) for t in times
+        ],
+        'request_duration_seconds{quantile="0.99",service="search"}': [
+            (t, math.inf if overflow_at <= t < overflow_at + 60 else 0.2) for t in times
+        ],
+    }
+    failed = served = 0.0
+    for t in times:
+        series.setdefault('http_requests_total{code="500",service="checkout"}', []).append((t, failed))
+        series.setdefault('http_requests_total{code="200",service="checkout"}', []).append((t, served))
+        share = 0.5 if t >= spike_at else 0.01
+        failed, served = failed + 10 * EVERY * share, served + 10 * EVERY * (1 - share)
+    return openmetrics(series, now=now), spike_at, stopped_at, overflow_at
+
+
+@pytest.fixture
+def incident_metrics(prometheus_server: Any) -> IncidentMetrics:
+    now = time.time()
+    history, spike_at, stopped_at, overflow_at = incident_history(now)
+    return IncidentMetrics(prometheus_server(history=history), now, spike_at, stopped_at, overflow_at)

@@ -1,7 +1,8 @@
 """Each benchmark in benchmarks/ runs at its tiny --quick size and produces its figures,
 so that none of them rots. No timing is asserted: only that every step ran and that
 what the benchmark checks besides time (exact blocking trees, the concurrency bound,
-no heavy imports on the probe's path, every archived run listed) holds."""
+no heavy imports on the probe's path, every archived run listed, the same verdict from
+a Prometheus window as from the bare script) holds."""
 
 import importlib.util
 import sys
@@ -92,3 +93,14 @@ def test_wait_events_cost(capsys):
         assert sum(r["samples"] for r in runs) >= 1 and all(r["sample_ms"] > 0 for r in runs)
     assert figures["server_cpu_per_sample"] >= 0 and figures["server_cpu_per_login"] >= 0
     assert "Server CPU per sample" in capsys.readouterr().out
+
+
+def test_prometheus_window(capsys):
+    benchmark = load("prometheus_window")
+    figures = benchmark.run(**benchmark.QUICK)
+    for side in ("ours", "bare"):
+        (only,) = figures["runs"][side]
+        assert only["series"] == benchmark.QUICK["series"] and only["verdict"] == "True"
+        assert only["seconds"] > 0 and only["peak_mb"] > 0
+    assert all(seconds > 0 for seconds in figures["fetch_seconds"].values())
+    assert "ours ÷ bare" in capsys.readouterr().out

@@ -8,6 +8,12 @@ password); a password given on the command line is moved out of the parameters i
 the kernel's environment (see `kinds.SECRETS_VARIABLE`). A target's kind is the one
 it names, else its name where that is a kind's, else the kind of the probes aimed
 at it; without hypotheses, every target gets its kind's default ones.
+
+The incident's start, `started_at` (UTC; default: `DEFAULT_LOOKBACK` before now), is
+what windowed probes look around: a probe that declares a parameter named
+`started_at` is given the investigation's unless its hypothesis sets one. A
+hypothesis may also say which of the template's symptoms it measures (`symptom:
+User Impact`), as a probe may.
 """
 
 from __future__ import annotations
@@ -20,13 +26,19 @@ from typing import Any
 
 from incident_lab.exceptions import TargetError, UsageError
 from incident_lab.kinds import TargetSpec, target_spec
+from incident_lab.probe import Probe
 from incident_lab.registry import Registry
+from incident_lab.result import format_time, parse_time
 
 SEVERITIES = ("Critical", "High", "Medium", "Low")
 # Probes of one investigation run side by side, at most this many at once (a parameter).
 DEFAULT_CONCURRENCY = 16
 MAX_CONCURRENCY = 256
 STATUSES = ("Investigating", "Identified", "Monitoring", "Resolved")
+SYMPTOMS = ("User Impact", "Data Integrity", "Revenue Impact")  # the template's symptom rows
+STARTED_AT = "started_at"  # the parameter through which a probe is given the incident's start
+DEFAULT_LOOKBACK = dt.timedelta(minutes=30)
+CLOCK_SKEW = dt.timedelta(minutes=5)  # a start this little in the future is another clock's error
 
 
 @dataclass(frozen=True)
@@ -35,6 +47,7 @@ class Hypothesis:
     probe: str
     params: dict[str, Any] = field(default_factory=dict)
     target: str = ""
+    symptom: str = ""  # the template's symptom row this hypothesis measures, e.g. "User Impact"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -47,6 +60,7 @@ class InvestigationParams:
     status: str = "Investigating"
     commander: str = ""
     date: str = ""
+    started_at: str = ""
     hypotheses: tuple[Hypothesis, ...] = ()
     targets: dict[str, str] = field(default_factory=dict)
     action_taken: str = ""
@@ -60,7 +74,15 @@ class InvestigationParams:
     def notebook_parameters(self) -> dict[str, Any]:
         """What papermill injects (and copies into notebook metadata): no secrets."""
         values = asdict(self)
-        values["hypotheses"] = [h.to_dict() for h in self.hypotheses]
+        # A start a hypothesis took from the investigation is left out, so that it follows
+        # the investigation's when someone changes that in the notebook.
+        values["hypotheses"] = [
+            {
+                **h.to_dict(),
+                "params": {k: v for k, v in h.params.items() if (k, v) != (STARTED_AT, self.started_at)},
+            }
+            for h in self.hypotheses
+        ]
         values["corrective_actions"] = list(self.corrective_actions)
         return values
 
@@ -108,13 +130,17 @@ def _hypotheses(value: Any) -> list[Hypothesis]:
     if isinstance(value, str):
         return [parse_hypothesis(value)]
     if isinstance(value, Mapping) and isinstance(value.get("probe"), str):
-        unknown = set(value) - {"title", "probe", "params", "target"}
+        unknown = set(value) - {"title", "probe", "params", "target", "symptom"}
         if unknown:
             raise UsageError(f"hypothesis {value['probe']} has unknown keys: {', '.join(sorted(unknown))}")
         named = value.get("target") or ""
         targets = [str(t) for t in named] if isinstance(named, list | tuple) else [str(named)]
         title, params = str(value.get("title") or ""), dict(_mapping(value, "params"))
-        return [Hypothesis(title=title, probe=value["probe"], params=params, target=t) for t in targets]
+        symptom = choose(value["symptom"], SYMPTOMS, "symptom") if value.get("symptom") else ""
+        return [
+            Hypothesis(title=title, probe=value["probe"], params=params, target=t, symptom=symptom)
+            for t in targets
+        ]
     raise UsageError(f"a hypothesis needs at least a probe id, got {value!r}")
 
 
@@ -169,6 +195,7 @@ def resolve(values: Mapping[str, Any], registry: Registry) -> InvestigationParam
         raise UsageError(
             f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}, got {concurrency!r}"
         )
+    started_at = incident_start(values.get("started_at"))
     specs: dict[str, TargetSpec] = {}
     groups: dict[str, list[str]] = {}
     for name, value in _mapping(values, "targets").items():
@@ -181,13 +208,14 @@ def resolve(values: Mapping[str, Any], registry: Registry) -> InvestigationParam
         hypotheses = default_hypotheses(specs, registry)
     if not hypotheses:
         raise UsageError("no hypotheses to test: name a target (--target postgres=…) or a --hypothesis")
-    completed = tuple(done for h in hypotheses for done in _complete(h, specs, groups, registry))
+    completed = tuple(done for h in hypotheses for done in _complete(h, specs, groups, registry, started_at))
     params = InvestigationParams(
         incident=incident,
         severity=choose(values["severity"], SEVERITIES, "severity"),
         status=choose(values.get("status") or "Investigating", STATUSES, "status"),
         commander=str(values.get("commander") or ""),
         date=date,
+        started_at=started_at,
         hypotheses=completed,
         targets={name: spec.written for name, spec in specs.items()},
         action_taken=str(values.get("action_taken") or ""),
@@ -199,6 +227,39 @@ def resolve(values: Mapping[str, Any], registry: Registry) -> InvestigationParam
         concurrency=concurrency,
     )
     return params
+
+
+def incident_start(value: Any, now: dt.datetime | None = None) -> str:
+    """`started_at` as given (ISO 8601 text, or the datetime YAML reads), in the contract's
+    UTC format; empty: `DEFAULT_LOOKBACK` before now. A time without an offset is UTC."""
+    now = now or dt.datetime.now(dt.UTC)
+    if value is None or value == "":
+        return format_time(now - DEFAULT_LOOKBACK)
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = parse_time(value.strip())
+        except ValueError:
+            raise UsageError(
+                f"started_at must be an ISO 8601 time such as 2026-11-28T00:00:00Z, got {value!r}"
+            ) from None
+    else:
+        raise UsageError(f"started_at must be an ISO 8601 time, got {type(value).__name__}")
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    if moment > now + CLOCK_SKEW:
+        raise UsageError(f"started_at {format_time(moment)} is in the future (now is {format_time(now)})")
+    return format_time(moment)
+
+
+def with_incident_start(probe: Probe, params: Mapping[str, Any], started_at: str) -> dict[str, Any]:
+    """The rule for windowed probes: one that declares `started_at` gets the incident's
+    start, unless its own parameters set one (which is checked like the investigation's)."""
+    filled = dict(params)
+    if any(param.name == STARTED_AT for param in probe.params):
+        given = filled.get(STARTED_AT)
+        filled[STARTED_AT] = incident_start(given) if given else started_at
+    return filled
 
 
 def default_hypotheses(targets: Mapping[str, TargetSpec], registry: Registry) -> list[Hypothesis]:
@@ -228,22 +289,27 @@ def _complete(
     targets: dict[str, TargetSpec],
     groups: Mapping[str, list[str]],
     registry: Registry,
+    started_at: str,
 ) -> list[Hypothesis]:
     """The hypothesis on each target it is for (a group's members, or every target of its
-    kind when it names none), each checked: title, parameters, target reference, kind."""
+    kind when it names none), each checked: title, parameters, the incident's start,
+    target reference, kind."""
     if hypothesis.target in groups:
         named = groups[hypothesis.target]
     elif hypothesis.target:
         named = [hypothesis.target]
     else:
         named = _targets_for(registry.get(hypothesis.probe).target_kind, targets)
-    return [_complete_one(replace(hypothesis, target=name), targets, registry) for name in named]
+    return [_complete_one(replace(hypothesis, target=name), targets, registry, started_at) for name in named]
 
 
-def _complete_one(hypothesis: Hypothesis, targets: dict[str, TargetSpec], registry: Registry) -> Hypothesis:
+def _complete_one(
+    hypothesis: Hypothesis, targets: dict[str, TargetSpec], registry: Registry, started_at: str
+) -> Hypothesis:
     probe = registry.get(hypothesis.probe)
-    params = probe.bind(hypothesis.params)
-    explicit = {name: value for name, value in params.items() if name in hypothesis.params}
+    given = with_incident_start(probe, hypothesis.params, started_at)
+    params = probe.bind(given)
+    explicit = {name: value for name, value in params.items() if name in given}
     kind = probe.target_kind
     name = hypothesis.target
     if name not in targets:
@@ -257,7 +323,7 @@ def _complete_one(hypothesis: Hypothesis, targets: dict[str, TargetSpec], regist
         raise TargetError(f"hypothesis {probe.id} needs a {kind} target, but target {name} is {spec.kind}")
     targets[name] = replace(spec, kind=kind)
     registry.kind(kind).target(spec.reference)
-    return Hypothesis(hypothesis.title or probe.hypothesis, probe.id, explicit, name)
+    return Hypothesis(hypothesis.title or probe.hypothesis, probe.id, explicit, name, hypothesis.symptom)
 
 
 def with_hypothesis(
@@ -267,7 +333,7 @@ def with_hypothesis(
     specs = {
         name: target_spec(name, written, registry.kind_names) for name, written in params.targets.items()
     }
-    added = _complete(hypothesis, specs, {}, registry)
+    added = _complete(hypothesis, specs, {}, registry, params.started_at)
     targets = {name: spec.written for name, spec in specs.items()}
     return replace(params, hypotheses=(*params.hypotheses, *added), targets=targets)
 

@@ -1,6 +1,6 @@
 """matplotlib charts as PNG bytes: the verdict overview, each result's own chart (what its
-probe or its kind says to draw, see `incident_lab.charts`), and metrics over time
-across runs and rounds.
+probe or its kind says to draw, see `incident_lab.charts`: bars, or series over time
+like a dashboard panel), and metrics over time across runs and rounds.
 
 Figures are drawn without pyplot (no global state, no GUI backend), so the same code
 serves the notebook, the panel, the archive and the watch command.
@@ -8,17 +8,20 @@ serves the notebook, the panel, the archive and the watch command.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import math
 from collections.abc import Sequence
 from typing import Any
 
 from matplotlib.figure import Figure
 
-from incident_lab.charts import Chart
+from incident_lab.charts import BarChart, Chart, TimeSeriesChart
 from incident_lab.registry import Registry
 from incident_lab.result import Result
 
 Picture = tuple[str, bytes]  # file stem, PNG
+MARKER_COLOUR = "#6a1b9a"  # the incident's start: a colour no series line takes
 
 
 def png(figure: Figure) -> bytes:
@@ -42,6 +45,10 @@ def verdict_overview(results: Sequence[Result]) -> Picture:
 
 
 def draw(chart: Chart) -> Figure:
+    return _time_series(chart) if isinstance(chart, TimeSeriesChart) else _bars(chart)
+
+
+def _bars(chart: BarChart) -> Figure:
     figure = Figure(figsize=(7, 0.8 + 0.4 * max(len(chart.labels), 1)))
     axes = figure.subplots()
     axes.barh(list(chart.labels), list(chart.values), color="#c62828")
@@ -53,6 +60,76 @@ def draw(chart: Chart) -> Figure:
     axes.invert_yaxis()
     axes.set_xlabel(chart.unit)
     axes.set_title(chart.title)
+    return figure
+
+
+def _utc(seconds: Sequence[float]) -> list[dt.datetime]:
+    return [dt.datetime.fromtimestamp(at, dt.UTC) for at in seconds]
+
+
+def _drawable(values: Sequence[float | None]) -> list[float]:
+    """None (no sample) and ±Inf (off any scale) leave a gap in the line."""
+    return [value if value is not None and math.isfinite(value) else math.nan for value in values]
+
+
+def _time_series(chart: TimeSeriesChart) -> Figure:
+    """A dashboard panel: the named series, the rest as a band with its median, the breaches
+    shaded, the threshold dashed and the incident's start as a vertical line, on a UTC axis."""
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.ticker import PercentFormatter
+
+    figure = Figure(figsize=(9, 3.8))
+    axes = figure.subplots()
+    if chart.rest is not None:
+        times = _utc(chart.rest.times)
+        low, high = _drawable(chart.rest.low), _drawable(chart.rest.high)
+        axes.fill_between(
+            times, low, high, color="#9e9e9e", alpha=0.3, linewidth=0, label=f"{chart.rest.label}: range"
+        )
+        axes.plot(
+            times,
+            _drawable(chart.rest.middle),
+            color="#616161",
+            linewidth=0.8,
+            linestyle=":",
+            label=f"{chart.rest.label}: median",
+        )
+    for line in chart.lines:
+        label = line.label if len(line.label) <= 60 else line.label[:59] + "…"
+        axes.plot(_utc(line.times), _drawable(line.values), linewidth=1.3, label=label)
+    for number, (start, end) in enumerate(chart.shaded):
+        start_at, end_at = _utc([start, end])
+        axes.axvspan(
+            start_at,
+            end_at,
+            color="#c62828",
+            alpha=0.12,
+            linewidth=0,
+            label="breach" if number == 0 else None,
+        )
+    if chart.threshold is not None:
+        axes.axhline(
+            chart.threshold,
+            color="black",
+            linestyle="--",
+            linewidth=1,
+            label=f"threshold: {chart.threshold_label}",
+        )
+    if chart.marker is not None:
+        (marker,) = _utc([chart.marker])
+        axes.axvline(
+            marker, color=MARKER_COLOUR, linewidth=2, label=f"{chart.marker_label} {marker:%H:%M:%S} UTC"
+        )
+    locator = AutoDateLocator(tz=dt.UTC)
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=dt.UTC))
+    axes.set_xlabel("time (UTC)")
+    if chart.percent:
+        axes.yaxis.set_major_formatter(PercentFormatter(1.0))
+    axes.set_ylabel(chart.unit or ("share" if chart.percent else "value"))
+    axes.set_title(chart.title, fontsize=9)
+    axes.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+    axes.grid(alpha=0.3)
     return figure
 
 

@@ -58,7 +58,8 @@ def table_html(
             text = value if index < raw_columns else cell_html(value)
             if index == 0 and depth_at is not None and isinstance(row[depth_at], int) and row[depth_at]:
                 text = f'<span style="padding-left:{1.2 * row[depth_at]:.1f}em">└ {text}</span>'
-            cells.append(f'<td style="white-space:nowrap">{text}</td>' if index == 0 else f"<td>{text}</td>")
+            tree_root = index == 0 and depth_at is not None  # the tree's column stays on one line
+            cells.append(f'<td style="white-space:nowrap">{text}</td>' if tree_root else f"<td>{text}</td>")
         return "<tr>" + "".join(cells) + "</tr>"
 
     body = "".join(row_html(row) for row in rows[:limit])

@@ -14,6 +14,7 @@ from html import escape
 
 from incident_lab.investigation.fleet import fleet_rows
 from incident_lab.investigation.history import Confirmation, clock, hypothesis_key
+from incident_lab.investigation.params import SYMPTOMS
 from incident_lab.investigation.state import Investigation
 from incident_lab.render import figures
 from incident_lab.render.html import badge, query_html, result_html, status_badge, table_html
@@ -21,7 +22,6 @@ from incident_lab.result import QueryRecord, Result
 from incident_lab.verdict import Verdict
 from incident_lab.wording import hypothesis_letter
 
-HEADLINE_METRICS = 3
 USER_IMPACT = "User Impact"
 
 MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
@@ -102,14 +102,26 @@ def summary(investigation: Investigation) -> list[Output]:
     return [Markdown("\n".join(lines))]
 
 
-def impact_results(investigation: Investigation) -> list[Result]:
-    """The results of probes that measure the template's User Impact."""
+def symptom_results(investigation: Investigation) -> dict[str, list[tuple[int, Result]]]:
+    """For each symptom of the template, the results (with their hypothesis's index) that
+    measure it: those whose hypothesis says so first, then those whose probe declares it."""
     registry = investigation.registry
-    return [
-        r
-        for r in investigation.results
-        if r.probe in registry and registry.get(r.probe).symptom == USER_IMPACT
-    ]
+    said: dict[str, list[tuple[int, Result]]] = {}
+    declared: dict[str, list[tuple[int, Result]]] = {}
+    for index, hypothesis in enumerate(investigation.hypotheses):
+        result = investigation.latest(index)
+        if result is None:
+            continue
+        if hypothesis.symptom:
+            said.setdefault(hypothesis.symptom, []).append((index, result))
+        elif result.probe in registry and registry.get(result.probe).symptom:
+            declared.setdefault(str(registry.get(result.probe).symptom), []).append((index, result))
+    return {name: said.get(name, []) + declared.get(name, []) for name in {*said, *declared}}
+
+
+def impact_results(investigation: Investigation) -> list[Result]:
+    """The results that measure the template's User Impact."""
+    return [result for _, result in symptom_results(investigation).get(USER_IMPACT, [])]
 
 
 def immediate_actions(investigation: Investigation) -> list[Output]:
@@ -130,17 +142,29 @@ def immediate_actions(investigation: Investigation) -> list[Output]:
     ]
 
 
-def headline(result: Result) -> str:
-    """A result's first few metrics, or its summary when it has none."""
-    shown = [
-        f"{m.name} {m.value:g} {m.unit}" for m in result.metrics[:HEADLINE_METRICS] if m.value is not None
-    ]
-    return "; ".join(shown) or result.summary
+def symptom_note(result: Result) -> str:
+    """What the template's Notes column says: the summary's first clause ("10 of 20
+    requests failed (50%, threshold 5%)")."""
+    return result.summary.split("; ")[0].removesuffix(".")
 
 
 def symptoms(investigation: Investigation) -> list[Output]:
-    rows = [[status_badge(r.verdict), r.hypothesis, headline(r)] for r in investigation.results]
-    return [Html(table_html(["Status", "Metric", "Notes"], rows, raw_columns=1))]
+    """The template's symptom table: User Impact always, the other symptoms (the template's,
+    then a team's own) where a hypothesis or a probe measures them, each from its first result."""
+    measured = symptom_results(investigation)
+    rows = []
+    for name in [*SYMPTOMS, *sorted(set(measured) - set(SYMPTOMS))]:
+        found = measured.get(name, [])
+        if found:
+            index, result = found[0]
+            note = f"{symptom_note(result)} (Hypothesis {hypothesis_letter(index)})"
+            rows.append([escape(name), status_badge(result.verdict), note])
+        elif name == USER_IMPACT:
+            note = "no hypothesis measures it (http.error_rate, or a metric with symptom: User Impact)"
+            rows.append([escape(name), status_badge(Verdict.INCONCLUSIVE), note])
+    started = investigation.params.started_at
+    when = [Markdown(f"**Incident start:** `{started[:19].replace('T', ' ')} UTC`")] if started else []
+    return [*when, Html(table_html(["Metric", "Status", "Notes"], rows, raw_columns=2))]
 
 
 def timeline(investigation: Investigation) -> list[Output]:

@@ -5,17 +5,20 @@
   that carries the password, as users' targets sometimes do;
 - `pgbouncer`: a real PgBouncer (pool_size 2) in front of the `database` fixture's
   database, with a `session` and a `transaction` pool;
-- `provider_standin`: LLM providers, status pages and a web service on 127.0.0.1.
+- `provider_standin`: LLM providers, status pages and a web service on 127.0.0.1;
+- `prometheus_server`: starts real Prometheus servers with a known history.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from incident_lab.testing.pgbouncer import PgBouncer, pgbouncer_binary
 from incident_lab.testing.postgres import TestServer, create_database, drop_database, start_test_server
+from incident_lab.testing.prometheus import MissingComponent, PrometheusServer
 from incident_lab.testing.provider_standin import ProviderStandIn
 
 
@@ -50,3 +53,24 @@ def provider_standin() -> Iterator[ProviderStandIn]:
     """The LLM provider, status page and web service stand-in on 127.0.0.1 (see its module)."""
     with ProviderStandIn() as standin:
         yield standin
+
+
+@pytest.fixture
+def prometheus_server() -> Iterator[Callable[..., PrometheusServer]]:
+    """Start real Prometheus servers for one test, `prometheus_server(history=openmetrics(…))`
+    (see `incident_lab.testing.prometheus`); every one is stopped afterwards."""
+    started: list[PrometheusServer] = []
+
+    def start(**options: Any) -> PrometheusServer:
+        server = PrometheusServer(**options)
+        started.append(server)
+        try:
+            return server.start()
+        except MissingComponent as missing:
+            pytest.skip(str(missing))
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
