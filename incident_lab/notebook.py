@@ -9,7 +9,10 @@ renders the current state by papermill into a new archived run.
 Interactive (in JupyterLab), every section is shown in a view that is redrawn when the
 investigation changes, whichever route changed it (the panel, a monitoring round, a
 cell calling `add_hypothesis` or `query`), so that nothing on screen disagrees with the
-latest result. Under papermill the sections are plain outputs. Every result is shown
+latest result. The views are rendered in a thread of their own: their charts take
+seconds once an incident has many rounds, and the kernel's event loop, on which the
+panel's buttons and monitoring rounds run, must never wait for them. Under papermill
+the sections are plain outputs. Every result is shown
 with its JSON under the result MIME type, so that `read_results(path)` reads any
 executed notebook back.
 """
@@ -18,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from incident_lab.archive.store import load_history
@@ -107,6 +112,9 @@ class InvestigationNotebook:
         self.interactive = interactive
         self._views: list[tuple[Section, ipywidgets.Output]] = []
         self._refresh_due = False
+        self._redrawing: asyncio.Task[None] | None = None
+        self._renderer: ThreadPoolExecutor | None = None
+        self._cost: dict[int, float] = {}  # seconds each view (by its place) last took to draw
         self._loop: asyncio.AbstractEventLoop | None = None
         if interactive:
             self._loop = asyncio.get_event_loop()
@@ -205,31 +213,57 @@ class InvestigationNotebook:
         from IPython.display import display
 
         view = ipywidgets.Output()
-        self._draw(render, view)
+        started = time.perf_counter()
+        view.outputs = self._render(render)
+        self._cost[len(self._views)] = time.perf_counter() - started
         display(view)
         self._views.append((render, view))
 
-    def _draw(self, render: Section, view: ipywidgets.Output) -> None:
+    def _render(self, render: Section) -> tuple[dict[str, Any], ...]:
         # Setting the outputs (rather than printing into the view) works from any callback
         # and replaces what was there, in the front end and in the kernel alike.
         drawn = []
         for output in render(self.investigation):
             data, metadata = output_data(output)
             drawn.append({"output_type": "display_data", "data": data, "metadata": metadata})
-        view.outputs = tuple(drawn)
+        return tuple(drawn)
 
     def _changed(self, change: Change) -> None:
-        if self._refresh_due or self._loop is None or not self._views:
+        if self._loop is None or not self._views:
             return
         self._refresh_due = True
-        loop = self._loop
-        loop.call_soon_threadsafe(loop.call_later, REFRESH_DELAY_SECONDS, self.refresh)
+        self._loop.call_soon_threadsafe(self._schedule_redraw)
 
-    def refresh(self) -> None:
-        """Redraw every section shown, from the investigation as it stands."""
-        self._refresh_due = False
-        for render, view in self._views:
-            self._draw(render, view)
+    def _schedule_redraw(self) -> None:
+        if self._redrawing is None or self._redrawing.done():
+            self._redrawing = asyncio.ensure_future(self._redraw())
+
+    async def _redraw(self) -> None:
+        """Redraw the views once the changes of a moment have arrived, one redraw at a time,
+        and again for the changes made while one was drawn. The drawing is done off the
+        event loop; each view is set, on the loop, as soon as it is drawn."""
+        loop = asyncio.get_running_loop()
+        if self._renderer is None:
+            self._renderer = ThreadPoolExecutor(1, thread_name_prefix="incident_lab_views")
+        while self._refresh_due:
+            await asyncio.sleep(REFRESH_DELAY_SECONDS)
+            self._refresh_due = False
+            await loop.run_in_executor(self._renderer, self._render_views, list(self._views), loop)
+
+    def _render_views(
+        self, views: list[tuple[Section, ipywidgets.Output]], loop: asyncio.AbstractEventLoop
+    ) -> None:
+        # The quickest first (by their last redraw): the header, summary and timeline must not
+        # wait for a chart of every metric over every round.
+        for index in sorted(range(len(views)), key=lambda i: self._cost.get(i, 0.0)):
+            render, view = views[index]
+            started = time.perf_counter()
+            try:
+                outputs = self._render(render)
+            except Exception as error:  # one section failing must not keep the others stale
+                outputs = ({"output_type": "stream", "name": "stderr", "text": f"not redrawn: {error!r}\n"},)
+            self._cost[index] = time.perf_counter() - started
+            loop.call_soon_threadsafe(setattr, view, "outputs", outputs)
 
     def header(self) -> None:
         self._section(sections.header)

@@ -42,6 +42,17 @@ from incident_lab.wording import hypothesis_letter
 RUNNING = '<span class="il-running" style="color:#1565c0;font-size:smaller">● running</span>'
 NOT_RUN = pill("not run", "#9e9e9e")
 DEFAULT_EVERY_SECONDS = 30
+# An HTML widget lays text out as a label (28 px lines) in a box that clips: the evidence
+# pane reads as a document instead, a wide table scrolls, and its cells keep to one line
+# but for the last (a blocking tree's query), which wraps at a width that can be read.
+EVIDENCE_STYLE = (
+    "<style>.il-evidence-pane{line-height:1.4;overflow-x:auto;padding:4px 0}"
+    ".il-evidence-pane .il-table{border-collapse:collapse;font-size:12px;margin-bottom:8px}"
+    ".il-evidence-pane .il-table th,.il-evidence-pane .il-table td{padding:2px 8px;text-align:left;"
+    "vertical-align:top;white-space:nowrap;border-bottom:1px solid #e0e0e0}"
+    ".il-evidence-pane .il-table td:last-child{white-space:normal;min-width:28em}"
+    ".il-evidence-pane pre{white-space:pre-wrap;font-size:11px}</style>"
+)
 TIMELINE_RUNS_SHOWN = 10
 
 
@@ -53,6 +64,11 @@ class SavedRun(Protocol):
     def report(self) -> Path: ...
 
 
+def fixed(width: str) -> widgets.Layout:
+    """A layout that keeps its width in a row, rather than shrink until its label is cut."""
+    return widgets.Layout(width=width, flex="0 0 auto")
+
+
 def css_name(probe_id: str) -> str:
     return probe_id.replace(".", "-")
 
@@ -61,14 +77,18 @@ def param_field(param: Param, value: Any) -> widgets.Widget:
     """An input for one probe parameter, showing its value and, on hover, its meaning."""
     style = {"description_width": "initial"}
     common: dict[str, Any] = {"description": param.name, "tooltip": param.doc, "style": style}
+    field: widgets.Widget
     if param.type is bool:
-        return widgets.Checkbox(value=bool(value), indent=False, **common)
-    if param.one_of is not None:
-        return widgets.Dropdown(options=param.one_of.choices, value=value, **common)
-    if param.type is list:
-        return widgets.Text(value=", ".join(value), **common)
-    # Numbers as text: the probe's own coercion and bounds check them, with its messages.
-    return widgets.Text(value="" if value is None else str(value), **common)
+        field = widgets.Checkbox(value=bool(value), indent=False, **common)
+    elif param.one_of is not None:
+        field = widgets.Dropdown(options=param.one_of.choices, value=value, **common)
+    elif param.type is list:
+        field = widgets.Text(value=", ".join(value), **common)
+    else:
+        # Numbers as text: the probe's own coercion and bounds check them, with its messages.
+        field = widgets.Text(value="" if value is None else str(value), **common)
+    field.add_class(f"il-param-{param.name}")
+    return field
 
 
 class ParamForm:
@@ -92,13 +112,14 @@ class HypothesisRow:
         hypothesis = panel.investigation.hypotheses[index]
         self.panel = panel
         self.index = index
-        self.badge = widgets.HTML(NOT_RUN)
-        self.summary = widgets.HTML(layout=widgets.Layout(width="42%"))
-        self.when = widgets.Label("not run", layout=widgets.Layout(width="95px"))
-        self.running = widgets.HTML("", layout=widgets.Layout(width="75px"))
-        self.run_button = widgets.Button(description="Run", icon="play", layout=widgets.Layout(width="70px"))
-        self.toggle = widgets.ToggleButton(description="Evidence", layout=widgets.Layout(width="95px"))
-        self.edit = widgets.ToggleButton(description="Parameters", layout=widgets.Layout(width="105px"))
+        self.badge = widgets.HTML(NOT_RUN, layout=widgets.Layout(flex="0 0 auto"))
+        # The title and summary share what the fixed-width time, mark and buttons leave.
+        self.summary = widgets.HTML(layout=widgets.Layout(flex="2 1 0%"))
+        self.when = widgets.Label("not run", layout=fixed("110px"))
+        self.running = widgets.HTML("", layout=fixed("75px"))
+        self.run_button = widgets.Button(description="Run", icon="play", layout=fixed("70px"))
+        self.toggle = widgets.ToggleButton(description="Evidence", layout=fixed("95px"))
+        self.edit = widgets.ToggleButton(description="Parameters", layout=fixed("110px"))
         self.evidence = widgets.HTML(layout=widgets.Layout(display="none"))
         self.form = ParamForm(panel.investigation.registry.get(hypothesis.probe), hypothesis.params)
         self.apply = widgets.Button(description="Apply and run", icon="check")
@@ -108,7 +129,10 @@ class HypothesisRow:
             layout=widgets.Layout(display="none"),
         )
         letter = hypothesis_letter(index).lower()
+        self.widget = widgets.VBox()
         roles = {
+            "row": self.widget,
+            "apply": self.apply,
             "run": self.run_button,
             "badge": self.badge,
             "evidence": self.evidence,
@@ -126,7 +150,7 @@ class HypothesisRow:
         self.edit.observe(lambda change: self._show(self.editor, change["new"]), names="value")
         title = widgets.HTML(
             f"<strong>{hypothesis_letter(index)}. {escape(hypothesis.title)}</strong>",
-            layout=widgets.Layout(width="22%"),
+            layout=widgets.Layout(flex="1 1 0%"),
         )
         line = widgets.HBox(
             [
@@ -140,7 +164,7 @@ class HypothesisRow:
                 self.edit,
             ]
         )
-        self.widget = widgets.VBox([line, self.editor, self.evidence])
+        self.widget.children = [line, self.editor, self.evidence]
         self._evidence_stale = True
 
     @staticmethod
@@ -197,7 +221,7 @@ def evidence_html(investigation: Investigation, result: Result) -> str:
     picture = figures.result_picture(result, investigation.registry, "chart")
     if picture is not None:
         parts.append(f'<img alt="chart" src="data:image/png;base64,{base64.b64encode(picture[1]).decode()}">')
-    return "".join(parts)
+    return f'<div class="il-evidence-pane">{EVIDENCE_STYLE}{"".join(parts)}</div>'
 
 
 class HypothesisForm:
@@ -217,7 +241,13 @@ class HypothesisForm:
         self.params = widgets.VBox()
         self.add = widgets.Button(description="Add and run", icon="plus")
         self.message = widgets.HTML()
-        for widget, role in ((self.probe, "probe"), (self.target, "target"), (self.title, "title")):
+        roles = (
+            (self.probe, "probe"),
+            (self.target, "target"),
+            (self.title, "title"),
+            (self.params, "params"),
+        )
+        for widget, role in roles:
             widget.add_class(f"il-form-{role}")
         self.add.add_class("il-add-hypothesis")
         self.message.add_class("il-form-message")
@@ -287,8 +317,8 @@ class InvestigationPanel:
         self.status = widgets.Dropdown(
             options=STATUSES, value=investigation.params.status, description="Status"
         )
-        self.save_button = widgets.Button(description="Save to archive", icon="save")
-        self.add_toggle = widgets.ToggleButton(description="+ Hypothesis")
+        self.save_button = widgets.Button(description="Save to archive", icon="save", layout=fixed("auto"))
+        self.add_toggle = widgets.ToggleButton(description="+ Hypothesis", layout=fixed("auto"))
         self.form = HypothesisForm(self)
         self.form.widget.layout.display = "none"
         self.message = widgets.HTML()
@@ -306,6 +336,7 @@ class InvestigationPanel:
             (self.add_toggle, "add-toggle"),
             (self.monitoring, "monitor"),
             (self.every, "every"),
+            (self.status, "status"),
             (self.save_button, "save"),
             (self.rerun_all_button, "rerun-all"),
             (self.message, "message"),
