@@ -208,7 +208,7 @@ def report(figures: dict[str, Any]) -> None:
     fetched = figures["fetch_seconds"]
     print(
         f"The fetch alone (median): {ms(fetched['identity'])} plain, {ms(fetched['gzip'])} gzipped "
-        "(the probe asks for gzip: HttpSession keeps at most 8 MB of an answer)."
+        "(the probe's client asks for gzip on the wire, as httpx does)."
     )
     print(f"The result's JSON (evidence and chart data): {figures['runs']['ours'][0]['json'] / 1024:.0f} KiB")
 

@@ -15,6 +15,7 @@ from incident_lab.archive.execute import run_investigation
 from incident_lab.archive.store import Archive
 from incident_lab.notebook import InvestigationNotebook
 from incident_lab.render.panel import RUNNING, InvestigationPanel
+from incident_lab.render.sections import summary
 from incident_lab.result import parse_time
 from incident_lab.runner import default_registry
 from incident_lab.verdict import Verdict
@@ -113,6 +114,9 @@ def test_a_parameter_change_is_on_the_timeline_and_its_flip_is_not_the_incident_
         "(min_wait_seconds 0.0 → 300.0), not a change in the system"
     ]
     assert not [text for kind, text in texts if kind == "cleared"]
+    said = summary(state)[0].text
+    assert "Confirmed earlier, not cleared" in said and "since its parameters changed" in said
+    assert "now cleared" not in said
 
 
 def test_an_ad_hoc_query_is_read_only_bounded_and_kept_with_its_errors(database, tmp_path):

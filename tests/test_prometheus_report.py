@@ -166,7 +166,7 @@ def test_a_token_from_the_environment_reaches_prometheus_through_the_proxy_and_n
     for path in files:
         assert TOKEN.encode() not in path.read_bytes(), path
     (result,) = json.loads(next(tmp_path.rglob("results.json")).read_text())["results"]
-    assert result["verdict"] is True and "through the proxy" in result["test"]
+    assert result["verdict"] is True and "(proxies from the environment: HTTP_PROXY=" in result["test"]
 
     forwarding_proxy.seen.clear()
     bypassed = cli(

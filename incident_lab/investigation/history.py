@@ -161,8 +161,15 @@ class IncidentHistory:
                 found[key] = Confirmation(result, since[key], None)
             else:
                 since.pop(key, None)
-                if key in found and found[key].cleared_at is None and result.verdict is Verdict.FALSE:
-                    found[key] = Confirmation(found[key].result, found[key].since, result.started_at)
+                known = found.get(key)
+                # A False under other parameters (a threshold raised) is no clearing.
+                if (
+                    known is not None
+                    and known.cleared_at is None
+                    and result.verdict is Verdict.FALSE
+                    and result.params == known.result.params
+                ):
+                    found[key] = Confirmation(known.result, known.since, result.started_at)
         return found
 
     def metric_points(self) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from html import escape
 
 from incident_lab.investigation.fleet import fleet_rows
-from incident_lab.investigation.history import Confirmation, clock, hypothesis_key
+from incident_lab.investigation.history import Confirmation, changed_params, clock, hypothesis_key
 from incident_lab.investigation.params import SYMPTOMS
 from incident_lab.investigation.state import Investigation
 from incident_lab.render import figures
@@ -73,7 +73,7 @@ def summary(investigation: Investigation) -> list[Output]:
     what is being done."""
     p = investigation.params
     confirmations = investigation.with_current().confirmations()
-    now_true, cleared, refuted, unknown = [], [], [], []
+    now_true, cleared, since_changed, refuted, unknown = [], [], [], [], []
     for index, hypothesis in enumerate(investigation.hypotheses):
         result = investigation.latest(index)
         name = f"{hypothesis_letter(index)} {plain(hypothesis.title)}"
@@ -82,11 +82,17 @@ def summary(investigation: Investigation) -> list[Output]:
             unknown.append(f"{name} (not tested yet)")
         elif result.verdict is Verdict.TRUE:
             now_true.append(f"{name}: {plain(result.summary)}")
-        elif confirmed is not None:
+        elif confirmed is not None and confirmed.cleared_at:
             cleared.append(
-                f"{name}: confirmed at {clock(confirmed.result.started_at)}"
-                + (f", cleared at {clock(confirmed.cleared_at)}" if confirmed.cleared_at else "")
-                + f" — {plain(confirmed.result.summary)}"
+                f"{name}: confirmed at {clock(confirmed.result.started_at)}, cleared at "
+                f"{clock(confirmed.cleared_at)} — {plain(confirmed.result.summary)}"
+            )
+        elif confirmed is not None:
+            moved = changed_params(confirmed.result, result)
+            now = f"{result.label} since its parameters changed ({moved})" if moved else result.label
+            since_changed.append(
+                f"{name}: confirmed at {clock(confirmed.result.started_at)}, now {plain(now)} — "
+                f"{plain(confirmed.result.summary)}"
             )
         elif result.verdict is Verdict.FALSE:
             refuted.append(name)
@@ -95,6 +101,7 @@ def summary(investigation: Investigation) -> list[Output]:
     lines = [f"**Summary** — status {p.status}, severity {p.severity}."]
     lines += [f"- **Confirmed:** {item}" for item in now_true]
     lines += [f"- **Confirmed earlier, now cleared:** {item}" for item in cleared]
+    lines += [f"- **Confirmed earlier, not cleared:** {item}" for item in since_changed]
     if refuted:
         lines.append(f"- **Refuted:** {'; '.join(refuted)}")
     lines += [f"- **Still unknown:** {item}" for item in unknown]

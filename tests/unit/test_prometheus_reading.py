@@ -13,7 +13,7 @@ from incident_lab.kinds.prometheus import KIND
 from incident_lab.kinds.prometheus.evidence import Threshold, WindowReading, say, tables
 from incident_lab.kinds.prometheus.promql import expression_of, top_level_comparison
 from incident_lab.kinds.prometheus.series import Series, grid, parse_matrix, read, summarise
-from incident_lab.kinds.prometheus.session import PrometheusTarget, decoded, proxy_for, read_answer
+from incident_lab.kinds.prometheus.session import PrometheusTarget, read_answer
 from incident_lab.kinds.prometheus.window import (
     MAX_POINTS,
     Window,
@@ -206,29 +206,13 @@ def test_references_name_the_variables_that_hold_credentials_never_the_credentia
         assert "tok-literal-99" not in str(refused.value) and "pw-in-url-77" not in str(refused.value)
 
 
-def test_the_proxy_comes_from_the_environment_unless_no_proxy_exempts_the_host(monkeypatch):
-    monkeypatch.setenv("http_proxy", "http://127.0.0.1:3128")
-    monkeypatch.setenv("no_proxy", "prom.internal")
-    assert proxy_for("http://prom.example:9090/api/v1/query_range") == "http://127.0.0.1:3128"
-    assert proxy_for("http://prom.internal:9090/api/v1/query_range") is None
-    assert proxy_for("https://prom.example/api/v1/query_range") is None  # no https_proxy set
-    monkeypatch.setenv("https_proxy", "http://127.0.0.1:3129")
-    assert proxy_for("https://prom.example/api/v1/query_range") == "http://127.0.0.1:3129"
-    assert proxy_for("https://prom.internal/api/v1/query_range") is None
-
-
-def test_api_errors_are_quoted_and_gzipped_answers_read():
-    import gzip
+def test_api_errors_and_warnings_are_quoted():
     import json
 
     error = {"status": "error", "errorType": "bad_data", "error": "parse error: unclosed left parenthesis"}
     answer = read_answer(Response("GET", "u", 400, body=json.dumps(error).encode()))
     assert answer.problem == "Prometheus answered bad_data: parse error: unclosed left parenthesis (HTTP 400)"
-    body = gzip.compress(json.dumps({"status": "success", "data": {"x": 1}, "warnings": ["w"]}).encode())
-    assert decoded(body).startswith(b"{")
-    assert read_answer(Response("GET", "u", 200, body=body)) == read_answer(
-        Response("GET", "u", 200, body=decoded(body))
-    )
+    body = json.dumps({"status": "success", "data": {"x": 1}, "warnings": ["w"]}).encode()
     assert read_answer(Response("GET", "u", 200, body=body)).warnings == ("w",)
     refused = read_answer(Response("GET", "u", 401, body=b"Unauthorized\n"))
     assert refused.problem == "Prometheus refused the credentials (HTTP 401: Unauthorized)"

@@ -1,5 +1,6 @@
 """The template notebook: committed clean, and every parameter readable by papermill."""
 
+import logging
 import re
 from pathlib import Path
 
@@ -18,9 +19,12 @@ def test_the_template_is_committed_without_outputs():
     )
 
 
-def test_papermill_reads_every_parameter_of_the_parameters_cell():
+def test_papermill_reads_every_parameter_of_the_parameters_cell_without_a_warning(caplog):
     notebook = nbformat.read(TEMPLATE, as_version=4)
     (cell,) = [cell for cell in notebook.cells if "parameters" in cell.metadata.get("tags", [])]
     assigned = re.findall(r"^(\w+) = ", cell.source, re.MULTILINE)
-    assert [parameter.name for parameter in PythonTranslator.inspect(cell)] == assigned
+    with caplog.at_level(logging.WARNING, logger="papermill"):
+        seen = [parameter.name for parameter in PythonTranslator.inspect(cell)]
+    assert seen == assigned
     assert {"incident", "targets", "hypotheses", "recorded", "interactive", "probe_path"} <= set(assigned)
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("papermill")] == []

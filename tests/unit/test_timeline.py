@@ -85,3 +85,11 @@ def test_confirmations_keep_the_last_confirming_result_and_when_it_cleared():
     (confirmation,) = history.confirmations().values()
     assert confirmation.result is second and confirmation.since == first.started_at
     assert confirmation.cleared_at == cleared.started_at
+
+
+def test_a_false_under_raised_thresholds_is_no_clearing():
+    day = "2026-11-28T00:"
+    held = replace(result(Verdict.TRUE, f"{day}00:01.000Z"), params={"min_wait_seconds": 0.0})
+    raised = replace(result(Verdict.FALSE, f"{day}01:01.000Z"), params={"min_wait_seconds": 300.0})
+    (confirmation,) = IncidentHistory([Round("r", [held]), Round("r", [raised])]).confirmations().values()
+    assert confirmation.result is held and confirmation.cleared_at is None

@@ -252,10 +252,12 @@ class HttpSession:
         timeout: float = 10.0,
         record: bool = True,
         follow_redirects: int = 0,
+        max_bytes: int = MAX_BODY_BYTES,
     ) -> Response:
         """Send one request (`json_body` as JSON, or `body` as given, with the caller's
-        Content-Type), following up to `follow_redirects` redirects of a GET; never
-        raises for what the network or the server does."""
+        Content-Type), following up to `follow_redirects` redirects of a GET, keeping at
+        most `max_bytes` of the (decoded) answer; never raises for what the network or the
+        server does."""
         data = body if json_body is None else json.dumps(json_body, separators=(",", ":")).encode()
         loop = self._running()
         if record:
@@ -264,7 +266,7 @@ class HttpSession:
         sent_headers = {"User-Agent": "incident-lab", "Accept": "application/json, */*", **(headers or {})}
         if json_body is not None:
             sent_headers["Content-Type"] = "application/json"
-        answer = loop.run(self._fetch(loop, method, url, sent_headers, data, timeout))
+        answer = loop.run(self._fetch(loop, method, url, sent_headers, data, timeout, max_bytes))
         target = urljoin(url, answer.headers.get("location", ""))
         if follow_redirects and method == "GET" and answer.status in REDIRECTS and target != url:
             if urlsplit(target).scheme not in ("http", "https"):
@@ -301,13 +303,14 @@ class HttpSession:
         headers: Mapping[str, str],
         data: bytes | None,
         timeout: float,
+        max_bytes: int = MAX_BODY_BYTES,
     ) -> Response:
         """One request as a task of its own, so that `cancel()` stops exactly the requests in flight."""
         task = asyncio.current_task()
         assert task is not None
         loop.tasks.add(task)
         try:
-            return await self._send(loop.connection(), method, url, headers, data, timeout)
+            return await self._send(loop.connection(), method, url, headers, data, timeout, max_bytes)
         finally:
             loop.tasks.discard(task)
 
@@ -319,6 +322,7 @@ class HttpSession:
         headers: Mapping[str, str],
         data: bytes | None,
         timeout: float,
+        max_bytes: int,
     ) -> Response:
         started = time.monotonic()
         allowed = min(timeout, self.remaining())
@@ -334,7 +338,7 @@ class HttpSession:
                 async with client.stream(
                     method, url, headers=dict(headers), content=data, timeout=httpx.Timeout(allowed)
                 ) as answer:
-                    body = await _read_body(answer)
+                    body = await _read_body(answer, max_bytes)
         except (TimeoutError, httpx.TimeoutException):
             if allowed < timeout:
                 return failed(
@@ -394,16 +398,16 @@ class HttpSession:
         return loop.run(every(loop))
 
 
-async def _read_body(answer: httpx.Response) -> bytes:
-    """Read in chunks, and no more than `MAX_BODY_BYTES`: an endless body must not fill memory."""
+async def _read_body(answer: httpx.Response, max_bytes: int) -> bytes:
+    """Read in chunks, and no more than `max_bytes`: an endless body must not fill memory."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in answer.aiter_bytes():
         chunks.append(chunk)
         size += len(chunk)
-        if size >= MAX_BODY_BYTES:
+        if size >= max_bytes:
             break
-    return b"".join(chunks)[:MAX_BODY_BYTES]
+    return b"".join(chunks)[:max_bytes]
 
 
 def _root_cause(error: BaseException) -> BaseException:

@@ -12,10 +12,9 @@ notebook, report or result can carry it; the value is read when the probe runs a
 registered for redaction the moment it is read.
 
 Requests go through `HttpSession` (bounded by the probe's budget, recorded as its test,
-never raising). Two things it lacks are added here: answers are asked for gzipped (a
-window of 1,000 series is 16 MB of JSON, 3 MB gzipped, and HttpSession keeps at most
-8 MB), and a proxy named by `HTTP_PROXY`/`HTTPS_PROXY` is used unless `NO_PROXY`
-exempts the host.
+never raising, through the proxies the environment names, gzipped on the wire), which
+keeps up to `MAX_ANSWER_BYTES` of an answer here: a window of 1,000 series is 16 MB of
+JSON.
 """
 
 from __future__ import annotations
@@ -23,10 +22,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import time
-import urllib.error
-import urllib.request
-import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,7 +30,7 @@ from urllib.parse import urlencode, urlsplit
 
 from incident_lab.exceptions import TargetError
 from incident_lab.kinds import ENVIRONMENT_PREFIX
-from incident_lab.kinds.http.session import MAX_BODY_BYTES, HttpSession, Response, check_url, describe_error
+from incident_lab.kinds.http.session import HttpSession, Response, check_url
 from incident_lab.kinds.prometheus.window import Window
 from incident_lab.redaction import register_secret
 from incident_lab.wording import truncate
@@ -44,8 +39,7 @@ if TYPE_CHECKING:
     from incident_lab.probe import Probe
 
 OPTIONS = ("token", "user", "password")
-MAX_DECODED_BYTES = 512 * 1024 * 1024
-GZIP_MAGIC = b"\x1f\x8b"
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
 
 
 def _variable(option: str, value: str) -> str:
@@ -148,7 +142,7 @@ class PrometheusSession:
     def __init__(self, target: PrometheusTarget, budget_seconds: float) -> None:
         self.target = target
         self.http = HttpSession(budget_seconds, url=target.url)
-        self._headers = {"Accept-Encoding": "gzip", **target.credentials.headers()}
+        self._headers = target.credentials.headers()
 
     @property
     def tested(self) -> list[str]:
@@ -172,91 +166,22 @@ class PrometheusSession:
 
     def _get(self, path: str, params: Mapping[str, str], timeout: float) -> ApiAnswer:
         url = f"{self.target.url}{path}?{urlencode(params)}"
-        proxy = proxy_for(url)
-        if proxy is None:
-            response = self.http.request("GET", url, headers=self._headers, timeout=timeout, record=False)
-        else:
-            parts = urlsplit(proxy)
-            register_secret(parts.password)  # a proxy's own credentials may sit in its URL
-            self.http.note(f"through the proxy {parts.hostname}:{parts.port} (from the environment)")
-            response = self._through(proxy, url, timeout)
-        return read_answer(response)
-
-    def _through(self, proxy: str, url: str, timeout: float) -> Response:
-        """One GET through an HTTP proxy, as `HttpSession.request` answers: never raising,
-        bounded by the budget, no redirect followed."""
-        started = time.monotonic()
-        allowed = min(timeout, self.http.remaining())
-
-        def failed(failure: str, detail: str) -> Response:
-            elapsed = round((time.monotonic() - started) * 1000, 1)
-            return Response("GET", url, None, elapsed_ms=elapsed, failure=failure, detail=detail)
-
-        if allowed <= 0:
-            return failed("cut_off", "not sent: the probe's time budget was spent")
-        opener = urllib.request.build_opener(
-            urllib.request.ProxyHandler({urlsplit(url).scheme: proxy}), _NoRedirects()
+        response = self.http.request(
+            "GET", url, headers=self._headers, timeout=timeout, record=False, max_bytes=MAX_ANSWER_BYTES
         )
-        request = urllib.request.Request(url, headers=self._headers, method="GET")
-        try:
-            try:
-                answer = opener.open(request, timeout=allowed)
-            except urllib.error.HTTPError as error:  # an answer all the same: 4xx, 5xx, 3xx
-                answer = error
-            with answer:
-                body = answer.read(MAX_BODY_BYTES)
-        except (TimeoutError, urllib.error.URLError, OSError) as error:
-            reason = error.reason if isinstance(error, urllib.error.URLError) else error
-            if isinstance(reason, TimeoutError):
-                return failed("timeout", f"no answer through the proxy within {allowed:.1f} s")
-            return failed(
-                "connection_error", describe_error(reason) if isinstance(reason, OSError) else str(reason)
-            )
-        elapsed = round((time.monotonic() - started) * 1000, 1)
-        headers = {name.lower(): value for name, value in answer.headers.items()}
-        return Response("GET", url, answer.status, headers, body, elapsed)
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer to report, not to follow: the credentials are for this host."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-def proxy_for(url: str) -> str | None:
-    """The proxy the environment names for the URL's scheme, unless `NO_PROXY` exempts its host."""
-    parts = urlsplit(url)
-    proxy = urllib.request.getproxies().get(parts.scheme)
-    if not proxy or urllib.request.proxy_bypass(parts.netloc):
-        return None
-    return proxy
-
-
-def decoded(body: bytes) -> bytes:
-    """The body, gunzipped when it came gzipped (a client that already did so leaves no gzip)."""
-    if not body.startswith(GZIP_MAGIC):
-        return body
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    plain = inflater.decompress(body, MAX_DECODED_BYTES)
-    if inflater.unconsumed_tail:
-        raise ValueError(f"the answer is larger than {MAX_DECODED_BYTES // 2**20} MB")
-    return plain
+        return read_answer(response)
 
 
 def read_answer(response: Response) -> ApiAnswer:
     """An API answer, or the problem with it, in words that quote what Prometheus said."""
     if response.failure is not None:
         return ApiAnswer(problem=f"no answer from Prometheus ({response.failure}: {response.detail})")
-    if len(response.body) >= MAX_BODY_BYTES:
+    if len(response.body) >= MAX_ANSWER_BYTES:
         return ApiAnswer(
-            problem=f"the answer was cut at {MAX_BODY_BYTES // 2**20} MB: aggregate the query "
+            problem=f"the answer was cut at {MAX_ANSWER_BYTES // 2**20} MB: aggregate the query "
             "(sum by (…)) or raise step_seconds"
         )
-    try:
-        text = decoded(response.body)
-    except (ValueError, zlib.error) as error:
-        return ApiAnswer(problem=f"HTTP {response.status}, an answer that cannot be read: {error}")
+    text = response.body
     try:
         body = json.loads(text)
     except ValueError:
