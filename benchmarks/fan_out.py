@@ -1,5 +1,6 @@
-"""Fan-out: one probe against 100 targets (100 databases on one server), sequential
-against `incident_lab.run_many` with a bounded number of targets in flight.
+"""Fan-out: one probe against many targets (databases on one server, 100 by default,
+1,000 with --targets 1000), sequential against `incident_lab.run_many` with a bounded
+number of targets in flight, with the time and the process's peak memory of each.
 
 While each fan-out runs, a separate process counts the server's `incident_lab`
 sessions every few milliseconds: the most it ever sees must not exceed the bound.
@@ -10,6 +11,7 @@ waiting on round trips; the second half runs through a local proxy that delays e
 packet by half of a 20 ms round trip (a neighbouring availability zone) to show that.
 
     .venv/bin/python benchmarks/fan_out.py            # 100 targets, 1/4/8/16/32 in flight
+    .venv/bin/python benchmarks/fan_out.py --targets 1000 --bounds 64 --network-only
     .venv/bin/python benchmarks/fan_out.py --quick    # a smoke test
 """
 
@@ -34,7 +36,15 @@ from incident_lab.kinds.postgres.session import APPLICATION_NAME
 from incident_lab.verdict import Verdict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import embedded_server, machine, print_machine, print_table, ratio
+from harness import (
+    embedded_server,
+    machine,
+    peak_memory_mb,
+    print_machine,
+    print_table,
+    ratio,
+    reset_peak_memory,
+)
 
 PROBE_ID = "postgres.lock_contention"
 ROUND_TRIP_MS = 20.0
@@ -139,15 +149,20 @@ def delayed(port: int, round_trip_ms: float) -> Iterator[int]:
 
 def fan_out(targets: list[str], concurrency: int, counter_dsn: str) -> dict[str, Any]:
     with counting_sessions(counter_dsn) as seen:
+        reset_peak_memory()
         started = time.perf_counter()
         results = run_many(PROBE_ID, targets, concurrency=concurrency)
         wall = time.perf_counter() - started
+        peak = peak_memory_mb()
     answered = sum(result.verdict is not Verdict.INCONCLUSIVE for result in results)
-    return {"concurrency": concurrency, "seconds": wall, "answered": answered, **seen}
+    return {"concurrency": concurrency, "seconds": wall, "answered": answered, "peak_mb": peak, **seen}
 
 
 def run(
-    targets: int = 100, bounds: Sequence[int] = (4, 8, 16, 32), round_trip_ms: float = ROUND_TRIP_MS
+    targets: int = 100,
+    bounds: Sequence[int] = (4, 8, 16, 32),
+    round_trip_ms: float = ROUND_TRIP_MS,
+    network_only: bool = False,
 ) -> dict[str, Any]:
     networks: dict[str, list[dict[str, Any]]] = {}
     with embedded_server(max_connections=max(100, targets + max(bounds) + 20)) as server:
@@ -156,7 +171,8 @@ def run(
         for name in names:
             server.create_database(name)
         admin = server.socket_dsn()
-        for label, port in (("loopback", server.postgres.port), (f"{round_trip_ms:g} ms round trip", None)):
+        arms = [("loopback", server.postgres.port)] if not network_only else []
+        for label, port in [*arms, (f"{round_trip_ms:g} ms round trip", None)]:
             with contextlib.ExitStack() as stack:
                 if port is None:
                     port = stack.enter_context(delayed(server.postgres.port, round_trip_ms))
@@ -182,6 +198,7 @@ def run(
                     f"{row['answered']}/{targets}",
                     f"{row['peak']} ({row['samples']} samples)",
                     "yes" if row["peak"] <= row["concurrency"] else "NO",
+                    f"{row['peak_mb']:.0f} MB",
                 ]
             )
     print_table(
@@ -193,6 +210,7 @@ def run(
             "answered",
             "most incident_lab sessions seen",
             "within bound",
+            "peak memory",
         ],
         table,
         f"postgres.lock_contention against {targets} databases",
@@ -204,6 +222,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for the test suite")
     parser.add_argument("--targets", type=int, default=100)
+    parser.add_argument(
+        "--bounds", type=int, nargs="+", default=[4, 8, 16, 32], help="targets in flight to try"
+    )
+    parser.add_argument("--network-only", action="store_true", help="only through the delaying proxy")
     parser.add_argument("--count-sessions", metavar="DSN", help=argparse.SUPPRESS)
     parser.add_argument("--proxy", nargs=3, metavar=("LISTEN", "TARGET", "DELAY"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -214,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.quick:
         run(**QUICK)
     else:
-        run(targets=args.targets)
+        run(targets=args.targets, bounds=args.bounds, network_only=args.network_only)
     return 0
 
 

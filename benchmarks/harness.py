@@ -136,3 +136,17 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: st
     for row in rows:
         print("| " + " | ".join(str(cell) for cell in row) + " |")
     print()
+
+
+def reset_peak_memory() -> None:
+    """Start this process's peak resident memory afresh (Linux), so each arm measures its own."""
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory since the last reset, in MB (VmHWM)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")

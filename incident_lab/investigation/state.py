@@ -36,7 +36,6 @@ from incident_lab.wording import hypothesis_letter, plural
 
 # Probes of one investigation run side by side, so that a run costs about its slowest
 # probe; but no more than this many at once on one target, which is in trouble already.
-MAX_PROBES_AT_ONCE = 16  # the panel's pool of workers
 MAX_PROBES_PER_TARGET = 4
 QUERY_MAX_ROWS = 500
 QUERY_BUDGET_SECONDS = 10.0

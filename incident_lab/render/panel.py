@@ -30,10 +30,10 @@ import ipywidgets as widgets
 from incident_lab.exceptions import UsageError
 from incident_lab.investigation.history import Round, clock, hypothesis_key
 from incident_lab.investigation.params import STATUSES
-from incident_lab.investigation.state import MAX_PROBES_AT_ONCE, Change, Investigation
+from incident_lab.investigation.state import Change, Investigation
 from incident_lab.kinds import target_spec
 from incident_lab.probe import BUDGET_PARAM, Param, Probe
-from incident_lab.render import figures
+from incident_lab.render import figures, sections
 from incident_lab.render.html import badge, pill, result_html
 from incident_lab.result import Result
 from incident_lab.verdict import Verdict
@@ -301,7 +301,8 @@ class InvestigationPanel:
     def __init__(self, investigation: Investigation, save: Callable[[], SavedRun]) -> None:
         self.investigation = investigation
         self._save = save
-        self._pool = ThreadPoolExecutor(MAX_PROBES_AT_ONCE, thread_name_prefix="incident_lab_panel")
+        workers = investigation.params.concurrency
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="incident_lab_panel")
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._monitor_task: asyncio.Task[None] | None = None
         self.rows: list[HypothesisRow] = []
@@ -323,6 +324,7 @@ class InvestigationPanel:
         self.form.widget.layout.display = "none"
         self.message = widgets.HTML()
         self.timeline = widgets.HTML()
+        self.fleet = widgets.HTML()
         self.rows_box = widgets.VBox()
         self.rerun_all_button.on_click(lambda _: self.rerun_all())
         self.save_button.on_click(lambda _: self.schedule(self.save()))
@@ -341,6 +343,7 @@ class InvestigationPanel:
             (self.rerun_all_button, "rerun-all"),
             (self.message, "message"),
             (self.timeline, "timeline"),
+            (self.fleet, "fleet"),
         ):
             widget.add_class(f"il-{role}")
         self.widget = widgets.VBox(
@@ -355,6 +358,7 @@ class InvestigationPanel:
                         self.save_button,
                     ]
                 ),
+                self.fleet,
                 self.rows_box,
                 self.form.widget,
                 self.message,
@@ -365,6 +369,7 @@ class InvestigationPanel:
             self._add_row(index)
         investigation.on_change(self._changed)
         self.show_timeline()
+        self.show_fleet()
 
     @staticmethod
     def schedule(action: Any) -> asyncio.Task[Any]:
@@ -387,6 +392,8 @@ class InvestigationPanel:
         elif change.what == "status" and self.status.value != self.investigation.params.status:
             self.status.value = self.investigation.params.status
         self.show_timeline()
+        if change.what in ("result", "all", "hypothesis"):
+            self.show_fleet()
 
     # Running
 
@@ -461,6 +468,13 @@ class InvestigationPanel:
             reason = escape((outcome.error or "unknown").splitlines()[0])
             where = escape(str(outcome.report))
             self.message.value = f"<strong>Saved, marked failed:</strong> {reason} (<code>{where}</code>)"
+
+    def show_fleet(self) -> None:
+        """The fleet matrix, where a hypothesis runs on several targets: the odd ones out named,
+        each cell a link to that target's hypothesis in the notebook below."""
+        self.fleet.value = "".join(
+            output.text for output in sections.fleet(self.investigation) if isinstance(output, sections.Html)
+        )
 
     def show_timeline(self) -> None:
         """The verdict changes, clearings, status changes and other events first (all of
