@@ -17,6 +17,7 @@ from pathlib import Path
 from incident_lab.archive.execute import RunOutcome, run_investigation
 from incident_lab.archive.store import Archive, slugify
 from incident_lab.exceptions import ArchiveError
+from incident_lab.investigation.history import hypothesis_key
 from incident_lab.investigation.notebook_format import Recorded
 from incident_lab.investigation.params import resolve
 from incident_lab.investigation.state import Investigation
@@ -55,6 +56,19 @@ def round_line(number: int, results: list[Result], previous: list[Result] | None
     return f"round {number}  {at} UTC  {verdicts}" + (f"  (changed: {', '.join(changes)})" if changes else "")
 
 
+def is_clear(investigation: Investigation) -> bool:
+    """Whether the latest round shows the incident clear: no hypothesis holds, something was
+    refuted, and every hypothesis not refuted is one never confirmed during the incident (a
+    probe that cannot tell, say, for want of a migration table). A hypothesis once
+    confirmed must be refuted: its probe going blind is not the incident clearing."""
+    confirmed = set(investigation.with_current().confirmations())
+    results = investigation.results
+    if not results or any(r.verdict is Verdict.TRUE for r in results):
+        return False
+    unknown = [r for r in results if r.verdict is Verdict.INCONCLUSIVE]
+    return len(unknown) < len(results) and not any(hypothesis_key(r) in confirmed for r in unknown)
+
+
 def watch(
     investigation: Investigation,
     archive: Archive,
@@ -75,7 +89,7 @@ def watch(
             results = investigation.results
             say(round_line(rounds, results, previous))
             previous = results
-            clear_streak = clear_streak + 1 if all(r.verdict is Verdict.FALSE for r in results) else 0
+            clear_streak = clear_streak + 1 if is_clear(investigation) else 0
             if clear_streak >= until_clear or rounds >= max_rounds:
                 break
             time.sleep(every_seconds)
@@ -84,7 +98,10 @@ def watch(
         say("interrupted: archiving what was seen so far")
     cleared = clear_streak >= until_clear
     if cleared:
-        say(f"every hypothesis has been False for {clear_streak} rounds in a row: consider status Resolved")
+        say(
+            f"every hypothesis has been False (or, never confirmed, Inconclusive) for {clear_streak} rounds "
+            "in a row: consider status Resolved"
+        )
     recorded = Recorded.of(investigation)
     try:
         archived = run_investigation(

@@ -1,0 +1,59 @@
+"""The README's own commands, as a user types them, against a real PostgreSQL named by the
+service `shop` (a pg_service.conf and PGPASSWORD, as the README says passwords come).
+
+Only the waits are shortened (`--every 30s` becomes half a second). `incident-lab lab`
+starts JupyterLab: the browser tests run it. The PgBouncer and Prometheus commands run
+in their own tests, against those servers."""
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from psycopg.conninfo import conninfo_to_dict
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+ELSEWHERE = ("incident-lab lab", "pgbouncer", "prometheus", "demo", "pip install")
+
+
+def readme_commands() -> list[str]:
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", README, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            command = line.split("  #")[0].strip()
+            if command.startswith("incident-lab ") and not any(word in command for word in ELSEWHERE):
+                commands.append(command)
+    return commands
+
+
+@pytest.fixture
+def shop_service(database, tmp_path, monkeypatch):
+    parts = conninfo_to_dict(database)
+    where = {name: parts[name] for name in ("host", "port", "dbname", "user")}
+    services = tmp_path / "pg_service.conf"
+    services.write_text("[shop]\n" + "".join(f"{key}={value}\n" for key, value in where.items()))
+    monkeypatch.setenv("PGSERVICEFILE", str(services))
+    monkeypatch.setenv("PGPASSWORD", str(parts["password"]))
+    monkeypatch.setenv("INCIDENT_LAB_ARCHIVE", str(tmp_path / "archive"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_the_readme_lists_the_commands_this_test_runs():
+    commands = readme_commands()
+    assert any(c.startswith("incident-lab run ") for c in commands)
+    assert any(c.startswith("incident-lab watch ") for c in commands)
+    assert any(c.startswith("incident-lab verify ") for c in commands)
+    assert sum(c.startswith("incident-lab probe ") for c in commands) >= 2
+
+
+def test_every_readme_command_runs_as_written(cli, shop_service):
+    archive = shop_service / "archive"
+    for command in readme_commands():
+        words = shlex.split(command.replace("--every 30s", "--every 0.5s"))
+        if words[1] in ("show", "verify") and "2026-11-28-checkout-failing" in command:
+            folder = next(p.name for p in archive.iterdir() if p.name.endswith("checkout-failing"))
+            words = [word.replace("2026-11-28-checkout-failing", folder) for word in words]
+        shown = cli(*words[1:])
+        assert shown.returncode == 0, (command, shown.stderr[-2000:])
+        assert "Traceback" not in shown.stderr, command
