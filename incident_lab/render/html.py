@@ -64,7 +64,10 @@ def table_html(
 
     body = "".join(row_html(row) for row in rows[:limit])
     more = f"<p><em>{len(rows) - limit} more rows in results.json</em></p>" if len(rows) > limit else ""
-    return f'<table class="il-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}'
+    # A wide table (a blocking tree's queries) scrolls on its own rather than squeezing each
+    # column until every word wraps, in JupyterLab and in the report alike.
+    table = f'<table class="il-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return f'<div class="il-table-scroll" style="overflow-x:auto;max-width:100%">{table}</div>{more}'
 
 
 def evidence_html(table: Table) -> str:
