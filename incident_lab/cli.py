@@ -379,6 +379,7 @@ def command_watch(args: argparse.Namespace) -> int:
     share_probe_path(args.probe_path)
     archive = open_archive(args.archive, local_only="incident-lab watch")
     registry = load_registry(args.probe_path)
+    registry.check_patterns()  # a broken pattern file stops the watch now, not when it archives
     investigation = open_latest(args.incident, archive, registry, parse_assignments(args.target, "--target"))
     outcome = watch(
         investigation,
