@@ -380,3 +380,69 @@ def test_the_readmes_pattern_commands_run_as_written(tmp_path, cli):
     assert any("Immediate actions (contain):" in output for output in outputs)
     team = json.loads(next(output for output in outputs if output.startswith("{")))
     assert team["id"] == "team.orders-table-locked" and team["source"].startswith(str(folder))
+
+
+PACKAGED = """
+id: {id}
+title: Checkout answers 503
+description: The checkout service fails users' requests.
+evidence:
+  - probe: http.error_rate
+    conditions:
+      - table: status_counts
+        where: {{outcome: "503"}}
+"""
+
+
+def install_patterns(site, entry_points):
+    """A package `team_patterns` shipping pattern files, installed with a real dist-info."""
+    package = site / "team_patterns"
+    (package / "more").mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        "from pathlib import Path\n\nFOLDER = Path(__file__).parent / 'more'\nNUMBER = 3\n"
+    )
+    (package / "checkout.yaml").write_text(PACKAGED.format(id="team.checkout-503"))
+    (package / "more" / "checkout-again.yaml").write_text(PACKAGED.format(id="team.checkout-503-again"))
+    dist = site / "team_patterns-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: team-patterns\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[incident_lab.patterns]\n" + entry_points)
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
+    }
+
+
+def test_an_installed_package_ships_patterns_through_its_entry_points(tmp_path, cli):
+    env = install_patterns(tmp_path / "site", "team = team_patterns\nmore = team_patterns:FOLDER\n")
+    listed = cli("patterns", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "team.checkout-503\n" in listed.stdout and "team.checkout-503-again\n" in listed.stdout
+    one = json.loads(cli("patterns", "team.checkout-503", "--json", env=env).stdout)
+    assert one["source"].endswith("checkout.yaml (entry point team = team_patterns of team-patterns)")
+    assert one["evidence"] == [
+        {
+            "probe": "http.error_rate",
+            "verdict": True,
+            "conditions": [{"table": "status_counts", "where": {"outcome": "503"}}],
+        }
+    ]
+    wrong = install_patterns(tmp_path / "other", "odd = team_patterns:NUMBER\n")
+    refused = cli("patterns", env=wrong)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert "entry point odd = team_patterns:NUMBER of team-patterns names neither a package nor a folder" in (
+        refused.stderr
+    )
+
+
+def test_new_puts_the_catalogue_beside_the_incidents_notebook(tmp_path, cli):
+    folder = team_folder(tmp_path)
+    shown = cli(
+        *("--probe-path", str(folder), "new", "--incident", "Checkout failing", "--severity", "High"),
+        *("--target", "postgres=service=shop", "--archive", str(tmp_path / "archive")),
+    )
+    assert shown.returncode == 0, shown.stderr
+    notebook = Path(shown.stdout.strip().split(" lab ")[1])
+    catalogue = (notebook.parent / "failure-patterns.md").read_text()
+    assert '<a id="team.orders-table-locked"></a>' in catalogue
+    assert '<a id="postgres.migration-holds-access-exclusive"></a>' in catalogue
