@@ -185,14 +185,17 @@ class TableCondition:
     where: tuple[tuple[str, ValueTest], ...] = ()
     rows: ValueTest = AT_LEAST_ONE
 
+    @property
+    def _like(self) -> str:
+        return " and ".join(f"{column} {test.describe()}" for column, test in self.where)
+
     def describe(self) -> str:
-        like = " and ".join(f"{column} {test.describe()}" for column, test in self.where)
-        which = f"rows where {like}" if like else "rows"
+        like = self._like
         if self.rows == AT_LEAST_ONE:
             return f"{self.table} has a row where {like}" if like else f"{self.table} has rows"
         if self.rows == ValueTest(at_most=0):
             return f"{self.table} has no row where {like}" if like else f"{self.table} is empty"
-        return f"{self.table} has {which}, a count {self.rows.describe()}"
+        return f"{self.table} has rows{f' where {like}' if like else ''}, a count {self.rows.describe()}"
 
     def check(self, result: Result) -> Checked:
         table = next((t for t in result.evidence if t.name == self.table), None)
@@ -212,11 +215,10 @@ class TableCondition:
 
     def _found(self, count: int) -> str:
         """What the table has instead of what the condition asks."""
-        like = " and ".join(f"{column} {test.describe()}" for column, test in self.where)
-        rows = f"row(s) where {like}" if like else "row(s)"
         if count == 0 and self.rows == AT_LEAST_ONE:
-            return f"{self.table} has no row where {like}" if like else f"{self.table} is empty"
-        return f"{self.table} has {count} {rows}, not {self.rows.describe()}"
+            return f"{self.table} has no row where {self._like}" if self._like else f"{self.table} is empty"
+        where = f" where {self._like}" if self._like else ""
+        return f"{self.table} has {count} row(s){where}, not {self.rows.describe()}"
 
     def _cite(self, rows: list[dict[str, JsonScalar]], first: str) -> str:
         if not rows:
