@@ -68,6 +68,26 @@ def command_kinds(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_patterns(args: argparse.Namespace) -> int:
+    from incident_lab.registry import load_registry
+    from incident_lab.render.patterns import pattern_text
+
+    catalogue = load_registry(args.probe_path).patterns
+    if args.id:
+        pattern = catalogue.get(args.id)
+        say(json.dumps(pattern.to_dict(), ensure_ascii=True) if args.json else pattern_text(pattern))
+        return 0
+    if args.json:
+        say(json.dumps([pattern.to_dict() for pattern in catalogue], ensure_ascii=True))
+        return 0
+    for pattern in catalogue:
+        say(pattern.id)
+        say(f"    {pattern.title}")
+        say(f"    deciding probes: {', '.join(pattern.deciding_probes)}")
+        say()
+    return 0
+
+
 def probe_targets(texts: Sequence[str], kind: str, registry: Any) -> list[tuple[str, str]]:
     """`--target` of `probe`, repeatable: `NAME=[KIND:]REFERENCE` (a group of references
     joined by commas counts as its members), or a bare URI; their names and references."""
@@ -282,8 +302,26 @@ def command_show(args: argparse.Namespace) -> int:
     say(f"{incident['incident']} — {state}")
     rows = [[hypothesis_letter(i), r.hypothesis, r.label, r.summary] for i, r in enumerate(record.results)]
     say(format_table(["", "hypothesis", "verdict", "summary"], rows))
+    show_patterns(record.patterns)
     say(archive.location(run_dir / "report.html"))
     return 0
+
+
+def show_patterns(matches: Sequence[Any]) -> None:
+    """A run's failure patterns as archived: matched ones with their evidence, then ruled out."""
+    from incident_lab.render.patterns import match_when, shown_matches
+
+    shown, still_open = shown_matches(matches)
+    if not matches:
+        return
+    say("failure patterns:")
+    for match in shown:
+        when = match_when(match)
+        say(f"  {match.status}: {match.pattern} — {match.title}" + (f" ({when})" if when else ""))
+        for citation in match.evidence if match.matched_ever else match.evidence[:1]:
+            say(f"      {citation.text()}")
+    if still_open:
+        say(f"  {len(still_open)} more open: {', '.join(match.pattern for match in still_open)}")
 
 
 def command_verify(args: argparse.Namespace) -> int:
@@ -362,6 +400,7 @@ def command_watch(args: argparse.Namespace) -> int:
     share_probe_path(args.probe_path)
     archive = open_archive(args.archive, local_only="incident-lab watch")
     registry = load_registry(args.probe_path)
+    registry.check_patterns()  # a broken pattern file stops the watch now, not when it archives
     investigation = open_latest(args.incident, archive, registry, parse_assignments(args.target, "--target"))
     outcome = watch(
         investigation,
@@ -431,6 +470,11 @@ def build_parser() -> Parser:
 
     catalogue = commands.add_parser("probes", help="list the probe catalogue")
     catalogue.set_defaults(handler=command_probes)
+
+    patterns = commands.add_parser("patterns", help="list the failure patterns, or print one")
+    patterns.add_argument("id", nargs="?", help="a pattern id, e.g. postgres.recent-migration-trigger")
+    patterns.add_argument("--json", action="store_true", help="print the pattern(s) as JSON")
+    patterns.set_defaults(handler=command_patterns)
 
     kinds = commands.add_parser("kinds", help="list the target kinds and where each came from")
     kinds.set_defaults(handler=command_kinds)

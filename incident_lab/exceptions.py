@@ -34,5 +34,9 @@ class DuplicateKindError(UsageError):
     """Two sources register the same target kind."""
 
 
+class PatternError(UsageError):
+    """A failure-pattern file is invalid: the message names the file, the field and the reason."""
+
+
 class ArchiveError(IncidentLabError):
     """The archive is missing, unreadable or would be overwritten."""

@@ -11,6 +11,13 @@ kinds of source.
 
 Two probes under one id, or two kinds under one name, is an error naming both
 sources; so is a probe whose target kind no source registers.
+
+The failure patterns (`incident_lab.failure_patterns`) come from the same three kinds
+of source: the package `incident_lab.patterns` (the `patterns/` folder), the
+entry-point group `incident_lab.patterns` (naming a package or a folder of pattern
+files), and the YAML files of the probe folders. They are read, and checked against
+the probes, the first time `Registry.patterns` is asked for, so that running one probe
+never pays for reading them.
 """
 
 from __future__ import annotations
@@ -18,10 +25,19 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from types import ModuleType
 
-from incident_lab.exceptions import DuplicateKindError, DuplicateProbeError, TargetError, UnknownProbeError
+from incident_lab.exceptions import (
+    DuplicateKindError,
+    DuplicateProbeError,
+    PatternError,
+    TargetError,
+    UnknownProbeError,
+)
+from incident_lab.failure_patterns import PatternCatalogue, PatternSource, load_patterns
 from incident_lab.kinds import TargetKind
 from incident_lab.plugins import entry_point_objects, folder_modules, package_modules
 from incident_lab.probe import Probe
@@ -31,6 +47,8 @@ KIND_ENTRY_POINTS = "incident_lab.kinds"
 PATH_VARIABLE = "INCIDENT_LAB_PROBE_PATH"
 BUILTIN_PROBES = "incident_lab.probes"
 BUILTIN_KINDS = "incident_lab.kinds"
+PATTERN_ENTRY_POINTS = "incident_lab.patterns"
+BUILTIN_PATTERNS = "incident_lab.patterns"
 BUILTIN = "the built-in catalogue"
 
 
@@ -38,6 +56,10 @@ class Registry:
     def __init__(self) -> None:
         self._probes: dict[str, Probe] = {}
         self._kinds: dict[str, tuple[TargetKind, str]] = {}
+        self._pattern_folders: list[Path] = []
+        self._builtin_patterns = False
+        self._pattern_entry_points = False
+        self._patterns: PatternCatalogue | None = None
 
     def add(self, probe: Probe, source: str) -> None:
         existing = self._probes.get(probe.id)
@@ -62,6 +84,10 @@ class Registry:
         copied = Registry()
         copied._probes = dict(self._probes)
         copied._kinds = dict(self._kinds)
+        copied._pattern_folders = list(self._pattern_folders)
+        copied._builtin_patterns = self._builtin_patterns
+        copied._pattern_entry_points = self._pattern_entry_points
+        copied._patterns = self._patterns
         return copied
 
     def add_objects(self, values: Iterable[object], source: str) -> None:
@@ -80,6 +106,7 @@ class Registry:
             self.add_module(module, BUILTIN)
         for module in package_modules(BUILTIN_PROBES, recursive=True):
             self.add_module(module, BUILTIN)
+        self._builtin_patterns = True
 
     def load_entry_points(self) -> None:
         for group in (KIND_ENTRY_POINTS, PROBE_ENTRY_POINTS):
@@ -88,10 +115,13 @@ class Registry:
                     self.add_module(loaded, source)
                 else:
                     self.add_objects(loaded if isinstance(loaded, list | tuple) else [loaded], source)
+        self._pattern_entry_points = True  # looked up only when the patterns are asked for
 
     def load_path(self, folder: str | Path) -> None:
         for module, path in folder_modules(Path(folder).expanduser()):
             self.add_module(module, f"probe path {path}")
+        self._pattern_folders.append(Path(folder).expanduser())
+        self._patterns = None
 
     def check(self) -> None:
         """Every probe's target kind is registered: a probe that could never be pointed at
@@ -102,6 +132,28 @@ class Registry:
                     f"probe {probe.id} (from {probe.source}) needs target kind {probe.target_kind!r}, "
                     f"which no source registers (known: {', '.join(sorted(self._kinds))})"
                 )
+
+    @property
+    def patterns(self) -> PatternCatalogue:
+        """The failure patterns of every source, read and checked against the probes the
+        first time they are asked for; a mistake in one is a `PatternError`."""
+        if self._patterns is None:
+            self._patterns = load_patterns(self._pattern_sources(), self)
+        return self._patterns
+
+    def check_patterns(self) -> None:
+        """Read the failure patterns now: a broken file is a usage error before anything runs."""
+        _ = self.patterns  # reading (and checking) them is the point
+
+    def _pattern_sources(self) -> Iterator[PatternSource]:
+        if self._builtin_patterns:
+            folder = files(BUILTIN_PATTERNS)
+            yield PatternSource(folder, str(folder), BUILTIN)
+        if self._pattern_entry_points:
+            for loaded, source in entry_point_objects(PATTERN_ENTRY_POINTS):
+                yield PatternSource(entry_point_folder(loaded, source), source, source)
+        for folder in self._pattern_folders:
+            yield PatternSource(folder, str(folder))
 
     def get(self, probe_id: str) -> Probe:
         try:
@@ -139,6 +191,20 @@ class Registry:
 
     def __len__(self) -> int:
         return len(self._probes)
+
+
+def entry_point_folder(loaded: object, source: str) -> Traversable:
+    """The folder of pattern files an entry point names: a package's, or a path."""
+    if isinstance(loaded, ModuleType) and hasattr(loaded, "__path__"):
+        return files(loaded.__name__)
+    if isinstance(loaded, str | os.PathLike):
+        folder = Path(loaded)
+        if folder.is_dir():
+            return folder
+        raise PatternError(f"{source} names {folder}, which is not a folder")
+    if isinstance(loaded, Traversable):
+        return loaded
+    raise PatternError(f"{source} names neither a package nor a folder of pattern files")
 
 
 def load_registry(probe_paths: Iterable[str | Path] = ()) -> Registry:

@@ -20,6 +20,9 @@ from typing import Any
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
+from incident_lab.investigation.matching import match_patterns
+from incident_lab.result import Result
+from incident_lab.runner import default_registry
 from incident_lab.services import free_port as find_free_port
 
 pytest_plugins = ["incident_lab.testing.fixtures"]
@@ -58,6 +61,11 @@ def database_password(database: str) -> str:
 @pytest.fixture
 def free_port() -> int:
     return find_free_port()
+
+
+def pattern_standing(*results: Result) -> dict[str, str]:
+    """Each built-in failure pattern's standing (matched, ruled out, open) given `results`."""
+    return {m.pattern: m.status for m in match_patterns(default_registry().patterns, results)}
 
 
 @dataclass(frozen=True)

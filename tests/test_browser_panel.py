@@ -273,9 +273,16 @@ def test_the_evidence_and_the_sections_below_follow_the_badge_when_the_lock_clea
             expect(evidence).to_contain_text("ALTER TABLE")
             expect(evidence).to_contain_text(f"migration pid {migration}")
             expect(hypothesis).to_contain_text("Result: True")
-            expect(symptoms.locator("tbody tr")).to_contain_text("Confirmed")
+            # A lock measures no symptom of the template: User Impact stays unknown, saying why.
+            expect(symptoms.locator("tbody tr")).to_have_count(1)
+            expect(symptoms.locator("tbody tr")).to_contain_text("User ImpactUnknown")
+            patterns = page.locator(".il-pattern-matches")
+            expect(patterns).to_contain_text("A migration holds ACCESS EXCLUSIVE")
+            expect(patterns.locator("li").first).to_contain_text("matched")
+            expect(patterns).to_contain_text(f"root_pid {migration}")
+            shot(patterns, "panel-failure-patterns-matched-with-their-evidence")
             shot(page.locator(f".il-row-{LOCK}"), "evidence-lock-held-blocking-tree-names-the-migration")
-            pane = evidence.locator(".il-evidence-pane")
+            pane = evidence.locator(".il-table-scroll").first  # the blocking tree's own scroll box
             scrolled = pane.evaluate("p => { p.scrollLeft = p.scrollWidth; return p.scrollLeft; }")
             assert scrolled > 0, "the tree is wider than the pane, which must scroll to show the query"
             shot(pane, "evidence-lock-held-blocking-tree-scrolled-to-the-migration-query")
@@ -296,7 +303,8 @@ def test_the_evidence_and_the_sections_below_follow_the_badge_when_the_lock_clea
         expect(section(page, "Timeline:")).to_contain_text("True → False", **follow)
         expect(section(page, "Timeline:")).to_contain_text("cleared", **follow)
         expect(symptoms.locator("tbody tr")).to_have_count(1)
-        expect(symptoms.locator("tbody tr")).to_contain_text("Refuted", **follow)
+        expect(page.locator(".il-pattern-matches")).to_contain_text("matched earlier")
+        expect(page.locator(".il-pattern-matches")).to_contain_text(", ruled out at ")
         shot(cell(page, ".widget-output", "Being done:"), "sections-header-summary-after-the-lock-cleared")
         shot(cell(page, "th", "Notes"), "sections-symptoms-and-timeline-after-the-lock-cleared")
         shot(cell(page, ".widget-output", "Hypothesis A:"), "sections-hypothesis-a-after-the-lock-cleared")

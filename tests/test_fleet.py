@@ -2,6 +2,7 @@
 table and JSON lines, the report's matrix, and a dead member that costs only its budget."""
 
 import json
+import re
 import socket
 import threading
 import time
@@ -90,7 +91,8 @@ def test_a_dead_member_is_inconclusive_within_its_budget_while_the_others_comple
     results = [json.loads(line) for line in shown.stdout.splitlines()]
     assert [r["target_name"] for r in results] == [f"shard{n}" for n in range(1, 6)] + ["dead"]
     assert [r["verdict"] for r in results] == [False] * 5 + [None]
-    assert "within its budget of 2 s" in results[-1]["summary"]
+    # Whichever gives up first, the budget's watchdog or the connect_timeout it sets, says how long.
+    assert re.search(r"within (its budget of )?2 s", results[-1]["summary"]), results[-1]["summary"]
     assert took < 2 + 6  # the dead one's budget, and a start-up; never the 30 s connect timeout
 
 

@@ -1,6 +1,7 @@
 """`incident-lab run`: the template executed by papermill into an archived report."""
 
 import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -247,7 +248,24 @@ def test_demo_reproduces_the_template_incident_on_an_embedded_server(tmp_path, c
     assert "A  Database lock contention" in shown.stderr and "True" in shown.stderr
     results = read_results(report.with_name("investigation.ipynb"))
     assert results[0].probe == "postgres.lock_contention" and results[0].verdict is Verdict.TRUE
-    assert "0042_orders_add_shipped_at" in report.read_text()
+    page = report.read_text()
+    assert "0042_orders_add_shipped_at" in page
+    # The failure patterns it matched, with their evidence, in Contain, Corrective Actions and
+    # Related Patterns, linking into the failure-patterns.md beside the report.
+    patterns = json.loads(report.with_name("results.json").read_text())["patterns"]
+    matched = {m["pattern"]: m for m in patterns if m["status"] == "matched"}
+    assert set(matched) == {"postgres.migration-holds-access-exclusive", "postgres.recent-migration-trigger"}
+    text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
+    contain, review = text.split("Contain:")[1].split("Communicate:")[0], text.split("Corrective Actions")[1]
+    assert "Pause the deploy pipeline" in contain and "Roll back: revert the deploy" in contain
+    assert "Make every migration set lock_timeout" in review.split("Related Patterns:")[0]
+    assert "Add circuit breaker to X service" not in text
+    related = review.split("Related Patterns:")[1]
+    assert "Matched: A migration holds ACCESS EXCLUSIVE on a busy table" in related
+    assert matched["postgres.migration-holds-access-exclusive"]["evidence"][0]["detail"] in related
+    catalogue = report.with_name("failure-patterns.md").read_text()
+    for link in re.findall(r'href="failure-patterns\.md#([^"]+)"', page):
+        assert f'<a id="{link}"></a>' in catalogue
 
 
 def test_hostile_text_from_the_root_blocker_and_the_operator_is_shown_not_run(database, tmp_path):

@@ -63,6 +63,26 @@ def test_each_row_is_drawn_when_its_own_probe_answers(database, tmp_path):
     assert "re-run all: 2 tested — 2 False" in panel.timeline.value
 
 
+def test_the_panel_names_the_pattern_a_lock_matches_and_keeps_it_after_the_lock_clears(database, tmp_path):
+    book = notebook(database, tmp_path)
+    state = book.investigation
+
+    async def rerun(panel):
+        await asyncio.gather(*panel.rerun_all())
+
+    panel = InvestigationPanel(state, book.save_to_archive)
+    assert "No pattern matched or ruled out yet" in panel.patterns.value
+    with scenarios.migration_holds_lock(database, readers=2) as migration:
+        asyncio.run(rerun(panel))
+    matched = panel.patterns.value
+    assert "True" in panel.rows[0].badge.value
+    assert "matched</span>" in matched and "A migration holds ACCESS EXCLUSIVE" in matched, matched
+    assert f"root_pid {migration}" in matched  # the evidence it matched on, from the same result
+    asyncio.run(rerun(panel))
+    assert "False" in panel.rows[0].badge.value
+    assert "matched earlier" in panel.patterns.value and ", ruled out at " in panel.patterns.value
+
+
 def test_monitoring_rounds_start_every_n_seconds_and_a_running_probe_is_not_started_twice(database, tmp_path):
     slow = {"probe": "postgres.deadlocks", "params": {"window_seconds": 2.5}}
     book = notebook(database, tmp_path, [LOCK, slow])

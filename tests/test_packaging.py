@@ -21,6 +21,7 @@ def test_wheel_installs_catalogue_sql_and_template(tmp_path):
     assert "incident_lab/probes/postgres/lock_contention.py" in names
     assert "incident_lab/probes/postgres/sql/lock_tree_post_140000.sql" in names
     assert "incident_lab/notebooks/investigation.ipynb" in names
+    assert "incident_lab/patterns/postgres.migration-holds-access-exclusive.yaml" in names
 
     target = tmp_path / "site"
     subprocess.run(
@@ -34,7 +35,8 @@ def test_wheel_installs_catalogue_sql_and_template(tmp_path):
             sys.executable,
             "-c",
             "import incident_lab.registry as r, incident_lab;"
-            "print(incident_lab.__file__); print(sorted(p.id for p in r.load_registry()))",
+            "print(incident_lab.__file__); registry = r.load_registry();"
+            "print(sorted(p.id for p in registry)); print(sorted(p.id for p in registry.patterns))",
         ],
         capture_output=True,
         text=True,
@@ -44,3 +46,4 @@ def test_wheel_installs_catalogue_sql_and_template(tmp_path):
     )
     assert listed.stdout.startswith(str(target))
     assert "postgres.lock_contention" in listed.stdout and "postgres.recent_migration" in listed.stdout
+    assert "postgres.migration-holds-access-exclusive" in listed.stdout

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import psycopg
 import pytest
+from conftest import pattern_standing
 
 from incident_lab import TargetError, run, scenarios
 from incident_lab.kinds.pgbouncer.session import PgBouncerSession, PgBouncerTarget
@@ -108,6 +109,7 @@ def test_five_clients_holding_transactions_exhaust_a_pool_of_two(pgbouncer):
     holders = result.table("active_clients").records()
     assert len(holders) == 2 and {h["application_name"] for h in holders} == {"checkout"}
     assert "Raise default_pool_size (now 2)" in result.hints[0] and "long holders" in result.hints[0]
+    assert pattern_standing(result)["pgbouncer.pool-exhausted"] == "matched"
     assert result.test.split() == [
         "SHOW",
         "CONFIG;",
@@ -128,6 +130,7 @@ def test_an_idle_pool_is_not_saturated(pgbouncer):
     assert result.verdict is Verdict.FALSE, result.summary
     assert "0 clients waiting now" in result.summary
     assert any(row["database"] == "transaction" for row in result.table("pools").records())
+    assert pattern_standing(result)["pgbouncer.pool-exhausted"] == "ruled out"
 
 
 def test_an_unreachable_console_is_inconclusive_and_keeps_its_password(pgbouncer, free_port):

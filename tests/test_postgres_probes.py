@@ -7,6 +7,7 @@ import time
 
 import psycopg
 import pytest
+from conftest import pattern_standing
 
 from incident_lab import ParameterError, PostgresTarget, run, scenarios
 from incident_lab.embedded import EmbeddedPostgres
@@ -290,10 +291,18 @@ def test_probe_answers_within_its_budget_when_the_server_does_not(database):
         "postgres.lock_contention", f"postgresql://app:pw@127.0.0.1:{port}/shop", {"budget_seconds": 1.5}
     )
     elapsed = time.monotonic() - started
-    listener.close()
     assert result.verdict is Verdict.INCONCLUSIVE
     assert "budget of 1.5 s" in result.summary
     assert elapsed < 3
+    # With a longer budget, connect_timeout (half of it) gives up first, and says so.
+    result = run(
+        "postgres.lock_contention", f"postgresql://app:pw@127.0.0.1:{port}/shop", {"budget_seconds": 6}
+    )
+    assert result.verdict is Verdict.INCONCLUSIVE
+    assert result.summary == (
+        "could not test: the server did not accept the connection within 3 s (connect_timeout)"
+    ), result.summary
+    listener.close()
 
 
 def test_probe_session_is_read_only_and_identifies_itself(database):
@@ -413,6 +422,7 @@ def test_a_vacuum_stuck_on_a_buffer_pin_is_a_wait_the_lock_probe_cannot_see(data
     assert row["top_query"].startswith("VACUUM (FREEZE)") and row["average_sessions"] == 1
     assert locks.verdict is Verdict.FALSE  # no heavyweight lock: pg_blocking_pids sees nothing
     assert vacuum > 0
+    assert pattern_standing(waits, locks)["postgres.io-or-lwlock-saturation"] == "matched"
 
 
 def test_lock_waits_are_left_to_the_lock_probe(database):
@@ -420,3 +430,4 @@ def test_lock_waits_are_left_to_the_lock_probe(database):
         result = run("postgres.wait_events", database, {"window_seconds": 0.5, "samples": 5})
     assert result.verdict is Verdict.FALSE, result.summary
     assert "Lock 100%" in result.summary and "postgres.lock_contention" in result.summary
+    assert pattern_standing(result)["postgres.io-or-lwlock-saturation"] == "ruled out"

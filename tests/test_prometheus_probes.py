@@ -7,6 +7,7 @@ import json
 import time
 
 import pytest
+from conftest import pattern_standing
 
 from incident_lab import Result, run
 from incident_lab.kinds.prometheus.window import iso, parse_instant
@@ -39,12 +40,14 @@ def test_a_spike_is_a_breach_that_starts_within_one_step_of_when_it_started(inci
     assert result.summary.startswith("Above 0.1 for 10 min from ")
     assert f"PromQL: {CHECKOUT}" in result.test and "every 5 s" in result.test
     assert Result.from_json(result.to_json()) == result
+    assert pattern_standing(result)["prometheus.metric-threshold-breached"] == "matched"
 
 
 def test_a_healthy_series_refutes_the_breach(incident_metrics):
     result = threshold(incident_metrics.url, 'http_requests_error_ratio{service="catalog"}', above=0.1)
     assert result.verdict is Verdict.FALSE, result.summary
     assert "Never above 0.1" in result.summary and result.metric("breach_seconds") == 0.0
+    assert pattern_standing(result)["prometheus.metric-threshold-breached"] == "ruled out"
 
 
 def test_a_breach_shorter_than_for_seconds_does_not_count(incident_metrics):
@@ -173,6 +176,16 @@ def test_an_alerts_generator_url_is_re_run_over_the_window(incident_metrics):
     assert 0 <= held_from - incident_metrics.spike_at <= step
     assert "and still holds" in result.summary
     assert window_of(result)["threshold"] == 0.1  # the chart draws the alert's own number
+    assert result.metric("still_holding") == 1
+    assert pattern_standing(result)["prometheus.alert-still-firing"] == "matched"
+
+
+def test_an_alert_that_fired_and_cleared_is_not_still_firing(incident_metrics):
+    expression = 'request_duration_seconds{quantile="0.99",service="search"} > 1'
+    result = run("prometheus.alert_expression", incident_metrics.url, {"expression": expression})
+    assert result.verdict is Verdict.TRUE and "no longer holds" in result.summary, result.summary
+    assert result.metric("still_holding") == 0
+    assert pattern_standing(result)["prometheus.alert-still-firing"] == "ruled out"
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,10 @@ def shop_service(database, tmp_path, monkeypatch):
     monkeypatch.setenv("PGPASSWORD", str(parts["password"]))
     monkeypatch.setenv("INCIDENT_LAB_ARCHIVE", str(tmp_path / "archive"))
     monkeypatch.chdir(tmp_path)
+    # `--probe-path team-probes/` reads the folder holding the README's example pattern.
+    (tmp_path / "team-probes").mkdir()
+    example = re.search(r"```yaml\n(id: team\..*?)```", README, re.S).group(1)
+    (tmp_path / "team-probes" / "orders-locked.yaml").write_text(example)
     return tmp_path
 
 

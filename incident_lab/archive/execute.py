@@ -2,8 +2,10 @@
 
 The orchestrator of `incident-lab run` (and of `demo` and `watch`): check the
 parameters, keep secrets out of the notebook, execute, then write the report,
-results, metrics and charts beside the executed notebook and move the run into the
-archive. A failed cell or a dead kernel still archives the run, marked failed.
+results (with the failure patterns they match), metrics, charts and the pattern
+catalogue the report links to (`failure-patterns.md`) beside the executed notebook, and
+move the run into the archive. A failed cell or a dead kernel still archives the run,
+marked failed.
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ from incident_lab.archive.manifest import write_manifest
 from incident_lab.archive.store import RESULTS, SUMMARY, Archive, incident_folder_name, write_json
 from incident_lab.exceptions import ArchiveError, UsageError
 from incident_lab.investigation.history import IncidentHistory, Round
+from incident_lab.investigation.matching import match_patterns
 from incident_lab.investigation.notebook_format import CHART_METADATA, Recorded, read_results
 from incident_lab.investigation.params import InvestigationParams, resolve
 from incident_lab.kinds import SECRETS_VARIABLE, target_spec
 from incident_lab.redaction import scrub, scrub_value
 from incident_lab.registry import Registry
+from incident_lab.render.patterns import CATALOGUE_FILE, catalogue_markdown
 from incident_lab.result import QueryRecord, Result, format_time, utc_now
 from incident_lab.runner import default_registry
 from incident_lab.verdict import count_verdicts
@@ -66,6 +70,7 @@ class Prepared:
 def prepare(values: Mapping[str, Any], registry: Registry | None = None) -> Prepared:
     chosen = registry or default_registry()
     params = resolve(values, chosen)
+    chosen.check_patterns()
     used = {h.target for h in params.hypotheses}
     safe_targets, secrets, withheld = {}, {}, {}
     for name, written in params.targets.items():
@@ -221,6 +226,9 @@ def prepare_notebook(
     error = execute_template(notebook, parameters, progress=False, prepare_only=True)
     if error:
         raise ArchiveError(f"could not prepare {notebook}: {error}")
+    # The notebook's Related Patterns link to the catalogue beside it, as a run's report does.
+    catalogue = (registry or default_registry()).patterns
+    (incident_dir / CATALOGUE_FILE).write_text(catalogue_markdown(catalogue), encoding="utf-8")
     return notebook, prepared.withheld
 
 
@@ -233,10 +241,12 @@ def write_run_files(
     results: list[Result],
     queries: list[QueryRecord],
     error: str | None,
+    registry: Registry,
 ) -> None:
-    """results.json (results, queries, this run's rounds, the incident's timeline),
-    metrics.csv, charts and the report."""
+    """results.json (results, queries, this run's rounds, the incident's timeline, the
+    failure patterns matched), metrics.csv, charts, the pattern catalogue and the report."""
     history = earlier.then(*rounds)
+    matches = match_patterns(registry.patterns, results, history)
     document = {
         "incident": params.notebook_parameters(),
         "outcome": "failed" if error else "completed",
@@ -247,8 +257,10 @@ def write_run_files(
         "queries": [q.to_dict() for q in queries],
         "timeline": [entry.to_dict() for entry in history.timeline()],
         "rounds": [r.to_dict() for r in rounds],
+        "patterns": [match.to_dict() for match in matches],
     }
     write_json(staged / RESULTS, document)
+    (staged / CATALOGUE_FILE).write_text(catalogue_markdown(registry.patterns), encoding="utf-8")
     write_metrics(staged / "metrics.csv", history)
     export_charts(notebook, staged / "charts")
     render_report(notebook, staged / "report.html")
@@ -329,7 +341,8 @@ def run_investigation(
             results = read_results(notebook) or results
             rounds = recorded.rounds if recorded else [Round(run_name, results, params.status)]
             queries = recorded.queries if recorded else []
-            write_run_files(staged, notebook, params, earlier, rounds, results, queries, error)
+            chosen = registry or default_registry()
+            write_run_files(staged, notebook, params, earlier, rounds, results, queries, error, chosen)
         except Exception as problem:  # the executed notebook is evidence: archive it, marked failed
             error = "; ".join(filter(None, [error, f"archiving failed: {type(problem).__name__}: {problem}"]))
             write_failure_files(staged, params, results, recorded, error)

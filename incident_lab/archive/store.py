@@ -26,12 +26,13 @@ import re
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from incident_lab.exceptions import ArchiveError, UsageError
 from incident_lab.investigation.history import IncidentHistory, rounds_of
+from incident_lab.investigation.matching import PatternMatch
 from incident_lab.redaction import scrub_value
 from incident_lab.result import Result
 
@@ -96,22 +97,25 @@ class RunSummary:
 
 @dataclass(frozen=True)
 class ArchivedRun:
-    """What a run's results.json says, checked: the incident, the outcome, the results."""
+    """What a run's results.json says, checked: the incident, the outcome, the results, and
+    the failure patterns matched (none for runs archived before patterns were)."""
 
     run_dir: Path
     incident: dict[str, Any]
     outcome: str
     results: list[Result]
+    patterns: list[PatternMatch] = field(default_factory=list)
 
     @classmethod
     def of(cls, run_dir: Path, document: dict[str, Any]) -> ArchivedRun:
         where = f"{run_dir.parent.name}/{run_dir.name}"
         try:
             incident = dict(document["incident"])
-            for field in ("incident", "severity", "status"):
-                str(incident[field])
+            for name in ("incident", "severity", "status"):
+                str(incident[name])
             results = [Result.from_dict(item) for item in document["results"]]
-            return cls(run_dir, incident, str(document["outcome"]), results)
+            patterns = [PatternMatch.from_dict(item) for item in document.get("patterns", [])]
+            return cls(run_dir, incident, str(document["outcome"]), results, patterns)
         except KeyError as error:
             raise ArchiveError(f"{where} is damaged: results.json lacks {error}") from None
         except (TypeError, ValueError) as error:

@@ -4,7 +4,8 @@ One row per hypothesis (verdict badge, summary, time of the last run, a mark whi
 probe runs, a Run button, its Evidence, and its parameters to edit and re-run),
 "Re-run all", a monitoring switch that starts a round every N seconds, a status
 selector, "+ Hypothesis" (a probe from the catalogue, one of the incident's targets,
-and the probe's parameters as fields), "Save to archive", and the timeline.
+and the probe's parameters as fields), "Save to archive", the failure patterns the
+results match, and the timeline.
 
 The panel never holds results of its own: every row is drawn from the investigation's
 latest result whenever the investigation says it changed, whichever route changed it
@@ -29,12 +30,14 @@ import ipywidgets as widgets
 
 from incident_lab.exceptions import UsageError
 from incident_lab.investigation.history import Round, clock, hypothesis_key
+from incident_lab.investigation.matching import investigation_matches
 from incident_lab.investigation.params import STATUSES
 from incident_lab.investigation.state import Change, Investigation
 from incident_lab.kinds import target_spec
 from incident_lab.probe import BUDGET_PARAM, Param, Probe
 from incident_lab.render import figures, sections
 from incident_lab.render.html import badge, pill, result_html
+from incident_lab.render.patterns import patterns_html
 from incident_lab.result import Result
 from incident_lab.verdict import Verdict
 from incident_lab.wording import hypothesis_letter
@@ -325,6 +328,7 @@ class InvestigationPanel:
         self.message = widgets.HTML()
         self.timeline = widgets.HTML()
         self.fleet = widgets.HTML()
+        self.patterns = widgets.HTML()
         self.rows_box = widgets.VBox()
         self.rerun_all_button.on_click(lambda _: self.rerun_all())
         self.save_button.on_click(lambda _: self.schedule(self.save()))
@@ -344,6 +348,7 @@ class InvestigationPanel:
             (self.message, "message"),
             (self.timeline, "timeline"),
             (self.fleet, "fleet"),
+            (self.patterns, "pattern-matches"),
         ):
             widget.add_class(f"il-{role}")
         self.widget = widgets.VBox(
@@ -362,6 +367,7 @@ class InvestigationPanel:
                 self.rows_box,
                 self.form.widget,
                 self.message,
+                self.patterns,
                 self.timeline,
             ]
         )
@@ -370,6 +376,7 @@ class InvestigationPanel:
         investigation.on_change(self._changed)
         self.show_timeline()
         self.show_fleet()
+        self.show_patterns()
 
     @staticmethod
     def schedule(action: Any) -> asyncio.Task[Any]:
@@ -394,6 +401,7 @@ class InvestigationPanel:
         self.show_timeline()
         if change.what in ("result", "all", "hypothesis"):
             self.show_fleet()
+            self.show_patterns()
 
     # Running
 
@@ -475,6 +483,11 @@ class InvestigationPanel:
         self.fleet.value = "".join(
             output.text for output in sections.fleet(self.investigation) if isinstance(output, sections.Html)
         )
+
+    def show_patterns(self) -> None:
+        """The failure patterns the latest results match (or matched earlier, or rule out),
+        each with its evidence, drawn from the same results as the rows."""
+        self.patterns.value = patterns_html(investigation_matches(self.investigation))
 
     def show_timeline(self) -> None:
         """The verdict changes, clearings, status changes and other events first (all of

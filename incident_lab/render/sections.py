@@ -12,12 +12,15 @@ import re
 from dataclasses import dataclass
 from html import escape
 
+from incident_lab.failure_patterns import PatternCatalogue
 from incident_lab.investigation.fleet import fleet_rows
 from incident_lab.investigation.history import Confirmation, changed_params, clock, hypothesis_key
+from incident_lab.investigation.matching import PatternMatch, Status, investigation_matches
 from incident_lab.investigation.params import SYMPTOMS
 from incident_lab.investigation.state import Investigation
 from incident_lab.render import figures
 from incident_lab.render.html import badge, query_html, result_html, status_badge, table_html
+from incident_lab.render.patterns import CATALOGUE_FILE, match_when, pattern_link, shown_matches
 from incident_lab.result import QueryRecord, Result
 from incident_lab.verdict import Verdict
 from incident_lab.wording import hypothesis_letter
@@ -131,9 +134,21 @@ def impact_results(investigation: Investigation) -> list[Result]:
     return [result for _, result in symptom_results(investigation).get(USER_IMPACT, [])]
 
 
+def pattern_actions(investigation: Investigation) -> str:
+    """The immediate actions of the patterns matched now, under each pattern's name."""
+    catalogue = investigation.registry.patterns
+    lines = []
+    for match in investigation_matches(investigation):
+        if match.status is Status.MATCHED and match.pattern in catalogue:
+            lines.append(f"\n  - **Pattern [{plain(match.title)}]({pattern_link(match.pattern)}):**")
+            lines += [f"\n    - [ ] {plain(a)}" for a in catalogue.get(match.pattern).immediate_actions]
+    return "".join(lines)
+
+
 def immediate_actions(investigation: Investigation) -> list[Output]:
     hints = [hint for r in investigation.results if r.verdict is Verdict.TRUE for hint in r.hints]
     contain = "".join(f"\n  - [ ] **Probe hint:** {plain(hint)}" for hint in hints)
+    contain += pattern_actions(investigation)
     impact = impact_results(investigation)
     impact_note = f" — probe: {plain(impact[0].summary)}" if impact else ""
     return [
@@ -306,9 +321,41 @@ def resolution(investigation: Investigation) -> list[Output]:
     ]
 
 
+def corrective_actions(
+    given: tuple[str, ...], matches: list[PatternMatch], catalogue: PatternCatalogue
+) -> list[str]:
+    """The operator's corrective actions, then those of every pattern matched during the
+    incident, each once; never the template's placeholders."""
+    actions = {plain(action): None for action in given}
+    for match in matches:
+        if match.matched_ever and match.pattern in catalogue:
+            source = f"pattern [{plain(match.pattern)}]({pattern_link(match.pattern)})"
+            for action in catalogue.get(match.pattern).corrective_actions:
+                actions.setdefault(f"{plain(action)} ({source})")
+    return list(actions)
+
+
+def related_patterns(matches: list[PatternMatch]) -> str:
+    """The template's Related Patterns: matched patterns with their evidence, then those
+    matched earlier, then those ruled out, linking into the run's failure-patterns.md."""
+    shown, still_open = shown_matches(matches)
+    lines = []
+    for match in shown:
+        when = match_when(match)
+        link = f"[{plain(match.title)}]({pattern_link(match.pattern)})"
+        lines.append(f"- **{str(match.status).capitalize()}:** {link}" + (f" — {when}" if when else ""))
+        cited = match.evidence if match.matched_ever else match.evidence[:1]
+        lines += [f"  - {plain(citation.text())}" for citation in cited]
+    if still_open:
+        lines.append(f"- _{len(still_open)} more pattern(s) open: not enough evidence either way_")
+    lines.append(f"- [The failure-pattern catalogue]({CATALOGUE_FILE})")
+    return "\n".join(lines)
+
+
 def review(investigation: Investigation) -> list[Output]:
     """The review; its root-cause candidates are every hypothesis confirmed at any time of the
-    incident, not only those that still hold."""
+    incident, not only those that still hold. Corrective actions and related patterns come
+    from the failure patterns the incident matched."""
     p = investigation.params
     confirmations = investigation.with_current().confirmations().values()
     candidates = "\n".join(
@@ -317,11 +364,9 @@ def review(investigation: Investigation) -> list[Output]:
         + (f", cleared at {clock(c.cleared_at)})" if c.cleared_at else ")")
         for c in confirmations
     )
-    actions = p.corrective_actions or (
-        "Add circuit breaker to X service",
-        "Update runbook for Y scenario",
-        "Add test case for Z condition",
-    )
+    matches = investigation_matches(investigation)
+    actions = corrective_actions(p.corrective_actions, matches, investigation.registry.patterns)
+    numbered = "\n".join(f"{i}. [ ] {a}" for i, a in enumerate(actions, 1))
     root_cause = plain(p.root_cause) or "_to be decided; candidates confirmed by probes during the incident:_"
     return [
         Markdown(
@@ -330,6 +375,7 @@ def review(investigation: Investigation) -> list[Output]:
             f"{candidates or '- _none confirmed_'}\n\n"
             f"**Trigger:** {plain(p.trigger) or '_to be filled in_'}\n\n"
             "**Corrective Actions (P0/P1):**\n"
-            + "\n".join(f"{i}. [ ] {plain(a)}" for i, a in enumerate(actions, 1))
+            + (numbered or "_none yet: no failure pattern matched and none were given (corrective_actions)_")
+            + f"\n\n**Related Patterns:**\n{related_patterns(matches)}"
         )
     ]

@@ -62,20 +62,21 @@ def alert_expression(
             "data (without `data > number` at its top, the probe cannot tell which)."
         )
     threshold = limit.limit if limit else None
+    runs = [(run, r) for r in seen.readings for run in r.runs if run.seconds >= for_seconds]
+    # Series whose condition still holds at the window's end: the incident is not over there.
+    still = len({id(r) for later, r in runs if later.end >= window.last - window.step / 2})
     details = {
         "evidence": tables(
             seen, query=query, condition=condition, threshold=threshold, for_seconds=for_seconds
         ),
-        "metrics": seen.metrics(),
+        "metrics": {**seen.metrics(), "still_holding": (still, "series")},
     }
     if answer.warnings:
         return inconclusive(
             f"Prometheus warned that its answer may be partial: {'; '.join(answer.warnings)}", **details
         )
-    runs = [(run, r) for r in seen.readings for run in r.runs if run.seconds >= for_seconds]
     if runs:
         run, reading = min(runs, key=lambda pair: pair[0].start)
-        still = any(later.end >= window.last - window.step / 2 for later, _ in runs)
         firing = len({id(r) for _, r in runs})
         return confirmed(
             f"Held from {clock(run.start)}"

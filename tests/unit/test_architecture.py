@@ -24,6 +24,7 @@ LAYERS = {
     "incident_lab.kinds": 1,
     "incident_lab.registry": 2,
     "incident_lab.runner": 2,
+    "incident_lab.failure_patterns": 2,
     "incident_lab.probes": 2,
     "incident_lab": 2,  # the package's face: what probes and users import
     "incident_lab.investigation": 3,

@@ -51,6 +51,7 @@ FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user
 
 # PgBouncer's answer to the `options` startup parameter (unless told to ignore it).
 POOLER_REFUSAL = "unsupported startup parameter"
+CONNECT_TIMED_OUT = "connection timeout expired"  # libpq's words when connect_timeout passes
 _VERSIONED_SQL = re.compile(r"^(?P<name>.+)_post_(?P<version>\d{6})\.sql$")
 # Statements a cursor can hold (DECLARE takes a query); the others are run as they are.
 QUERY_STATEMENT = re.compile(r"^\s*(\(\s*)*(SELECT|WITH|VALUES|TABLE)\b", re.IGNORECASE)
@@ -226,6 +227,12 @@ class PostgresSession:
         try:
             self._connection = psycopg.connect(self._conninfo, options=f"{given} {ours}".strip(), **opening)
         except psycopg.OperationalError as error:
+            if CONNECT_TIMED_OUT in str(error):
+                # psycopg says only "connection timeout expired": say what waited, and how long.
+                raise TimeoutError(
+                    f"the server did not accept the connection within {opening['connect_timeout']} s "
+                    "(connect_timeout)"
+                ) from error
             if POOLER_REFUSAL not in str(error):
                 raise
             self._connection = psycopg.connect(self._conninfo, **opening)
