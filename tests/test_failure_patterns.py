@@ -4,12 +4,14 @@ sessions, the provider stand-in over HTTP), a team's own pattern from a folder, 
 pattern file refused with one line and exit code 2. Several patterns share a run where
 one scenario serves them, to keep the suite affordable."""
 
+import contextlib
 import html
 import json
 import os
 import re
 import shlex
 import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -448,3 +450,82 @@ def test_new_puts_the_catalogue_beside_the_incidents_notebook(tmp_path, cli):
     catalogue = (notebook.parent / "failure-patterns.md").read_text()
     assert '<a id="team.orders-table-locked"></a>' in catalogue
     assert '<a id="postgres.migration-holds-access-exclusive"></a>' in catalogue
+
+
+def test_a_vacuum_waiting_on_a_buffer_pin_matches_the_wait_pattern_and_no_lock_pattern(
+    database, tmp_path, cli
+):
+    chosen = hypotheses("postgres.wait_events", "postgres.lock_contention")
+    with scenarios.vacuum_waits_for_buffer_pin(database):
+        archived = run(cli, tmp_path, "Checkout slow", {"postgres": database}, chosen)
+    archived.check(
+        {"postgres.io-or-lwlock-saturation"},
+        {"postgres.migration-holds-access-exclusive", "postgres.ddl-queued-behind-long-transaction"},
+    )
+    waits = archived.patterns["postgres.io-or-lwlock-saturation"]["evidence"][0]
+    share = re.fullmatch(r"top_wait_share ([\d.]+) ratio", waits["detail"])
+    assert share and float(share[1]) >= 0.5, waits  # what the pattern's condition asked
+    assert "BufferPin waits take " in archived.text  # the wait_events result, in its section
+
+
+@contextlib.contextmanager
+def pool_exhausted(bouncer, clients=5):
+    """`clients` clients of the transaction pool (pool_size 2) hold a transaction open each:
+    three queue in PgBouncer for a server connection until they are closed."""
+    holding = []
+    try:
+        for _ in range(clients):
+            holding.append(psycopg.connect(bouncer.dsn("transaction"), autocommit=True))
+            holding[-1].pgconn.send_query(b"BEGIN; SELECT pg_catalog.txid_current()")
+        deadline = time.monotonic() + 15
+        with psycopg.connect(bouncer.console_dsn(), autocommit=True, prepare_threshold=None) as console:
+            while sum(r[3] for r in console.execute("SHOW POOLS").fetchall() if r[0] == "transaction") < 3:
+                assert time.monotonic() < deadline, "three clients never queued"
+                time.sleep(0.05)
+        yield
+    finally:
+        for client in holding:
+            client.close()
+
+
+def test_clients_queued_in_pgbouncer_match_pool_exhaustion_and_an_idle_pool_rules_it_out(
+    pgbouncer, tmp_path, cli
+):
+    target = {"bouncer": f"pgbouncer:{pgbouncer.console_dsn()}"}
+    chosen = [{"probe": "pgbouncer.pool_saturation", "params": {"min_wait_seconds": 0.5}}]
+    with pool_exhausted(pgbouncer):
+        time.sleep(0.6)  # the longest wait passes min_wait_seconds before the run asks
+        archived = run(cli, tmp_path, "Checkout timeouts", target, chosen)
+    archived.check({"pgbouncer.pool-exhausted"}, set())
+    assert "Pool transaction (user postgres, transaction mode) is exhausted" in archived.related()
+    assert "Raise default_pool_size" in archived.contain()
+    calm = run(cli, tmp_path, "Checkout calm", target, chosen)
+    calm.check(set(), {"pgbouncer.pool-exhausted"})
+    assert pgbouncer.stats_password not in calm.report + archived.report
+
+
+def test_a_breach_still_holding_matches_both_prometheus_patterns_and_a_cleared_one_neither(
+    incident_metrics, tmp_path, cli
+):
+    target = {"metrics": f"prometheus:{incident_metrics.url}"}
+    checkout = 'http_requests_error_ratio{service="checkout"}'
+    firing = [
+        {"probe": "prometheus.threshold", "params": {"query": checkout, "above": 0.1}},
+        {"probe": "prometheus.alert_expression", "params": {"expression": f"{checkout} > 0.1"}},
+    ]
+    archived = run(cli, tmp_path, "Checkout errors", target, firing)
+    archived.check({"prometheus.metric-threshold-breached", "prometheus.alert-still-firing"}, set())
+    assert "still_holding 1" in archived.related()
+    cleared = [
+        {
+            "probe": "prometheus.threshold",
+            "params": {"query": checkout.replace("checkout", "catalog"), "above": 0.1},
+        },
+        {
+            "probe": "prometheus.alert_expression",
+            "params": {"expression": 'request_duration_seconds{quantile="0.99",service="search"} > 1'},
+        },
+    ]
+    calm = run(cli, tmp_path, "Search blip", target, cleared)
+    calm.check(set(), {"prometheus.metric-threshold-breached", "prometheus.alert-still-firing"})
+    assert "no longer holds" in calm.text
