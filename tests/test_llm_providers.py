@@ -289,15 +289,23 @@ def test_bedrock_without_credentials_says_exactly_what_is_missing(provider_stand
     assert result.test == ""
 
 
-def test_bedrock_without_botocore_says_how_to_install_it(provider_standin):
+def test_bedrock_without_botocore_says_how_to_install_it(provider_standin, tmp_path):
     script = (
         "import sys; sys.modules['botocore'] = None\n"  # as if it were not installed
         "from incident_lab import run\n"
         f"print(run('llm.token_quota', {provider_standin.reference('bedrock-headroom')!r}).summary)\n"
     )
+    # From a folder outside the checkout: `python -c` puts the working folder first on sys.path, and the
+    # checkout's incident_lab/ (without its probes, installed from probes/) would shadow the installed one.
     completed = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=os.environ, check=True
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ,
+        cwd=tmp_path,
     )
+    assert completed.returncode == 0, completed.stderr
     assert "botocore is not installed (pip install 'incident-lab[bedrock]')" in completed.stdout
 
 
