@@ -259,10 +259,11 @@ def anti_wraparound_autovacuum(
         worker = 0
         try:
             with sessions(dsn) as opened:
-                text = f"autovacuum: VACUUM public.{table} (to prevent wraparound)"
-                _wait_until(dsn, "query = %s", text)
+                # A table never analysed is vacuumed and analysed in one go: "VACUUM ANALYZE public.ledger".
+                shown = rf"^autovacuum: VACUUM (ANALYZE )?public\.{table} \(to prevent wraparound\)$"
+                _wait_until(dsn, "query ~ %s", shown)
                 row = connection.execute(
-                    "SELECT pid FROM pg_catalog.pg_stat_activity WHERE query = %s", [text]
+                    "SELECT pid FROM pg_catalog.pg_stat_activity WHERE query ~ %s", [shown]
                 ).fetchone()
                 worker = row[0] if row else 0
                 migration = connect(dsn)
