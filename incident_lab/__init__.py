@@ -6,6 +6,8 @@ papermill archives the report. This module is the public face: what probes, targ
 kinds and users' scripts import.
 """
 
+import sys
+
 from incident_lab.charts import BarChart, Chart, TimeSeriesChart
 from incident_lab.exceptions import (
     DuplicateKindError,
@@ -22,6 +24,13 @@ from incident_lab.probe import Bounds, Finding, OneOf, Param, Probe, confirmed, 
 from incident_lab.result import Metric, Result, Table
 from incident_lab.runner import run, run_many
 from incident_lab.verdict import Verdict
+
+# nbformat validates with jsonschema, which builds rfc3987-syntax's Lark grammar for IRI formats
+# as it is imported whenever that package is installed (jupyter-events brings it): 3 to 4 s of CPU
+# in every `incident-lab run`, for a format no notebook schema uses (python-jsonschema/jsonschema#1428).
+# Unless something imported it already, jsonschema then leaves IRI formats unchecked, as it does
+# wherever the package is absent.
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 __all__ = [
     "BarChart",
