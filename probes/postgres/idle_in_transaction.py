@@ -58,8 +58,7 @@ def idle_in_transaction(
     return confirmed(
         f"{plural(len(idle), 'session')} idle in transaction for {seconds(min_idle_seconds)} or more "
         f"(longest pid {worst['pid']}, {seconds(worst['idle_seconds'])}); "
-        f"{len(blocking)} of them hold locks that "
-        f"{plural(sum(r['blocks_sessions'] for r in blocking), 'waiting session')} need.",
+        f"{holding_words(len(blocking), sum(r['blocks_sessions'] for r in blocking))}.",
         evidence=evidence,
         metrics=metrics,
         hints=[
@@ -68,3 +67,10 @@ def idle_in_transaction(
             for r in blocking
         ],
     )
+
+
+def holding_words(holders: int, waiting: int) -> str:
+    """'1 of them holds locks that 3 waiting sessions need', verbs agreeing with their counts."""
+    holds = "holds" if holders == 1 else "hold"
+    need = "needs" if waiting == 1 else "need"
+    return f"{holders} of them {holds} locks that {plural(waiting, 'waiting session')} {need}"

@@ -55,7 +55,7 @@ def long_transactions(
         "oldest_transaction_seconds": (round(oldest, 3), "s"),
         "oldest_xmin_age": (xmin_age, "transactions"),
     }
-    horizon_note = f"the oldest xmin horizon is {xmin_age} transactions old, held by {held_by}"
+    horizon_note = f"the oldest xmin horizon is {plural(xmin_age, 'transaction')} old, held by {held_by}"
     if not long:
         return db.refuted(
             f"No transaction is older than {seconds(max_transaction_seconds)} (oldest "

@@ -3,7 +3,7 @@
 from typing import Annotated
 
 from incident_lab import Bounds, Finding, PostgresSession, Table, confirmed, inconclusive, probe, refuted
-from incident_lab.wording import seconds
+from incident_lab.wording import plural, seconds
 
 # Which history table a tool writes, told apart by its columns where names collide.
 TOOLS = {
@@ -69,7 +69,7 @@ def recent_migration(
         latest = recent[0] if recent else dirty[0]
         when = f"{seconds(latest['age_seconds'])} ago" if latest["age_seconds"] is not None else "dirty"
         return confirmed(
-            f"{len(recent)} migration(s) in the last {window_minutes:g} min; latest "
+            f"{plural(len(recent), 'migration')} in the last {window_minutes:g} min; latest "
             f"{latest['migration']} ({latest['tool']}, {latest['table']}) {when}"
             + ("; golang-migrate schema is dirty (a migration failed midway)" if dirty else "")
             + ".",

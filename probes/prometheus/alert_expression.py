@@ -82,7 +82,7 @@ def alert_expression(
             f"Held from {clock(run.start)}"
             + (f" (firing from {clock(run.start + for_seconds)}, after for)" if for_seconds else "")
             + f" and {'still holds' if still else 'no longer holds'}: {query} {condition}, "
-            f"first on {reading.series.name} ({firing} of {len(seen.readings)} series).",
+            f"first on {reading.series.spoken} ({firing} of {len(seen.readings)} series).",
             **details,
         )
     doubt = seen.doubt(staleness_seconds)
@@ -90,6 +90,6 @@ def alert_expression(
         return inconclusive(doubt, **details)
     return refuted(
         f"Never held{seen.lasting(for_seconds)} {seen.span()}: {query} {condition}; the worst was "
-        f"{seen.peak_words(seen.worst)} on {seen.worst.series.name}.",
+        f"{seen.peak_words(seen.worst)} on {seen.worst.series.spoken}.",
         **details,
     )

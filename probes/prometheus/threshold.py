@@ -67,7 +67,7 @@ def threshold(
     held, worst, count = seen.held(for_seconds), seen.worst, f"{len(seen.readings)} series"
     if held:
         return confirmed(
-            f"{str(limit).capitalize()} {held_words(worst, unit)}; on {worst.series.name} "
+            f"{str(limit).capitalize()} {held_words(worst, unit)}; on {worst.series.spoken} "
             f"({len(held)} of {count} breached).",
             **details,
         )
@@ -77,6 +77,6 @@ def threshold(
     brief = f"; it went {limit} {held_words(worst, unit)}, too briefly" if worst.runs else ""
     return refuted(
         f"Never {limit}{seen.lasting(for_seconds)} {seen.span()} on any of {count}; the worst was "
-        f"{seen.peak_words(worst)} on {worst.series.name}{brief}.",
+        f"{seen.peak_words(worst)} on {worst.series.spoken}{brief}.",
         **details,
     )

@@ -105,6 +105,8 @@ def test_prometheus_answers_are_read_with_their_special_values():
     (parsed,) = parse_matrix(data)
     assert parsed.name == 'up{job="x"}' and math.isnan(parsed.values[0]) and parsed.values[1] == math.inf
     assert Series({}, (), ()).name == "{}"
+    assert Series({}, (), ()).spoken == "the query's one series (no labels)"
+    assert parsed.spoken == parsed.name
     with pytest.raises(ValueError, match="expected a matrix"):
         parse_matrix({"resultType": "vector", "result": []})
 

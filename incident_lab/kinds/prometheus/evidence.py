@@ -95,13 +95,13 @@ class WindowReading:
             since = f"no sample since {clock(newest)}" if newest is not None else "no number at all"
             return (
                 f"Stale data: {len(stopped)} of {count} stopped reporting "
-                f"({stopped[0].series.name}: {since}), so a breach since cannot be ruled out."
+                f"({stopped[0].series.spoken}: {since}), so a breach since cannot be ruled out."
             )
         gapped = [r for r in self.readings if r.gaps]
         if gapped:
             start, end = gapped[0].gaps[0]
             return (
-                f"Gaps in {len(gapped)} of {count} ({gapped[0].series.name}: no number, NaN or no sample, "
+                f"Gaps in {len(gapped)} of {count} ({gapped[0].series.spoken}: no number, NaN or no sample, "
                 f"from {clock(start)} to {clock(end)}), so a breach in them cannot be ruled out."
             )
         return None

@@ -38,6 +38,11 @@ class Series:
         inner = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
         return f"{metric}{{{inner}}}" if inner or not metric else metric
 
+    @property
+    def spoken(self) -> str:
+        """The name as a sentence can say it: a bare `{}` reads as a typo there."""
+        return "the query's one series (no labels)" if self.name == "{}" else self.name
+
 
 def parse_matrix(data: Any) -> list[Series]:
     """The series of a `query_range` answer's `data`; `ValueError` naming what is wrong."""
