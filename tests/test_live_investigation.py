@@ -241,3 +241,22 @@ def test_the_report_after_monitoring_keeps_the_evidence_that_identified_the_caus
     assert "Database lock contention" in review and "confirmed at" in review
     summary = report[report.index("Summary") :]
     assert "Confirmed earlier, now cleared" in summary[:2000]
+
+
+def test_a_save_that_cannot_write_says_why_in_the_panel_and_archives_nothing(database, tmp_path):
+    book = notebook(database, tmp_path)
+    state = book.investigation
+    state.run()
+    # Where the archive should be, a file: the kind of mistake a mistyped path or a full mount makes.
+    (tmp_path / "archive").write_text("not a folder")
+
+    async def session():
+        panel = InvestigationPanel(state, book.save_to_archive)
+        await panel.save()
+        return panel
+
+    message = asyncio.run(session()).message.value
+    assert message.startswith("<strong>Could not save:</strong> "), message
+    assert "archive" in message, message  # names where it tried to write
+    assert (tmp_path / "archive").read_text() == "not a folder"
+    assert state.latest(0) is not None  # the investigation goes on with its results
