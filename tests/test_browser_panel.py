@@ -74,12 +74,13 @@ def start_lab(database, tmp_path, cli, database_password, free_port) -> Iterator
     serve on 127.0.0.1 with a token."""
     servers: list[subprocess.Popen] = []
 
-    def start(*hypotheses: str) -> Lab:
+    def start(*hypotheses: str, probe_path: Path | None = None) -> Lab:
         archive = tmp_path / "archive"
         hypothesis_flags = [flag for hypothesis in hypotheses for flag in ("--hypothesis", hypothesis)]
+        team = ["--probe-path", str(probe_path)] if probe_path else []
         subprocess.run(
             [
-                *(cli.command, "new", "--incident", "Checkout failing", "--severity", "High"),
+                *(cli.command, *team, "new", "--incident", "Checkout failing", "--severity", "High"),
                 *("--target", f"postgres={database}", *hypothesis_flags, "--archive", str(archive)),
             ],
             capture_output=True,
@@ -110,7 +111,7 @@ def start_lab(database, tmp_path, cli, database_password, free_port) -> Iterator
         }
         with open(tmp_path / "jupyterlab.log", "w") as log:
             server = subprocess.Popen(
-                [cli.command, "lab", "Checkout failing", "--archive", str(archive)],
+                [cli.command, *team, "lab", "Checkout failing", "--archive", str(archive)],
                 env=environment,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -492,3 +493,54 @@ def test_a_parameter_change_from_the_panel_is_on_the_timeline_and_its_flip_said_
 def cell(page, selector: str, text: str):
     """The notebook cell that holds an element `selector` with `text`."""
     return page.locator(".jp-Notebook .jp-Cell", has=page.locator(selector, has_text=text)).last
+
+
+TEAM_PROBE = """
+from incident_lab import PostgresSession, confirmed, probe, refuted
+
+
+@probe("team.orders_locked", hypothesis="Orders cannot be written", test="pg_locks", target="postgres")
+def orders_locked(db: PostgresSession):
+    (row,) = db.execute(
+        "SELECT count(*) AS waiting FROM pg_catalog.pg_locks"
+        " WHERE NOT granted AND relation = 'public.orders'::regclass"
+    )
+    waiting = row["waiting"]
+    if waiting:
+        return confirmed(f"{waiting} sessions wait for a lock on public.orders (the team's own probe)")
+    return refuted("no session waits for a lock on public.orders (the team's own probe)")
+"""
+
+
+def test_a_team_probe_from_the_probe_path_is_in_the_panels_catalogue_runs_and_is_saved(
+    chromium, start_lab, database, tmp_path
+):
+    from playwright.sync_api import expect
+
+    folder = tmp_path / "team-probes"
+    folder.mkdir()
+    (folder / "orders.py").write_text(TEAM_PROBE)
+    lab = start_lab("postgres.lock_contention", probe_path=folder)
+    with notebook_page(chromium, lab.url, "team-probe") as page:
+        with scenarios.migration_holds_lock(database, readers=2):
+            run_all_cells(page)
+            expect(page.locator(f".il-badge-{LOCK}")).to_contain_text("True", timeout=120_000)
+            page.locator(".il-add-toggle").click()
+            # The kernel JupyterLab started knows the team's folder: its probe is in the form.
+            chosen = "team.orders_locked — Orders cannot be written"
+            page.locator(".il-form-probe select").select_option(chosen)
+            page.locator(".il-form-target select").select_option("postgres")
+            page.locator(".il-add-hypothesis").click()
+            expect(page.locator(".il-form-message")).to_contain_text("added as hypothesis B")
+            expect(page.locator(".il-badge-team-orders_locked")).to_contain_text("True", timeout=60_000)
+            summary = page.locator(".il-summary-b").inner_text()
+            assert "(the team's own probe)" in summary
+            shot(page.locator(".jp-Notebook"), "team-probe-from-the-probe-path-true-beside-the-lock")
+        page.locator(".il-save").click()
+        message = page.locator(".il-message")
+        expect(message).to_contain_text("saved:", timeout=180_000)
+        report = Path(message.locator("code").inner_text())
+    document = json.loads((report.parent / "results.json").read_text())
+    assert document["outcome"] == "completed"
+    (saved,) = [r for r in document["results"] if r["probe"] == "team.orders_locked"]
+    assert saved["verdict"] is True and saved["summary"] == summary
