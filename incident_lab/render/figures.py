@@ -156,10 +156,13 @@ def result_picture(result: Result, registry: Registry, stem: str) -> Picture | N
 
 
 def metrics_over_time(points: Sequence[dict[str, Any]]) -> Picture | None:
+    figure = metrics_figure(points)
+    return ("metrics-over-time", png(figure)) if figure is not None else None
+
+
+def metrics_figure(points: Sequence[dict[str, Any]]) -> Figure | None:
     """Small multiples, one per metric observed at two or more times, on one shared UTC
     time axis that each of them labels, so that a spike in one lines up with the others."""
-    import datetime as dt
-
     import pandas as pd
     from matplotlib.dates import DateFormatter
 
@@ -183,4 +186,4 @@ def metrics_over_time(points: Sequence[dict[str, Any]]) -> Picture | None:
         axes.xaxis.set_major_formatter(DateFormatter("%H:%M:%S", tz=dt.UTC))
     axes_list[-1].set_xlabel("time (UTC)")
     figure.suptitle("Metrics over time (UTC)")
-    return "metrics-over-time", png(figure)
+    return figure
