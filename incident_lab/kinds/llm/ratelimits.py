@@ -39,6 +39,7 @@ from incident_lab.kinds.llm.refusals import (
     RATE_KINDS,
     Reading,
     Refusal,
+    overload_seen,
 )
 from incident_lab.redaction import scrub
 from incident_lab.result import JsonScalar, Table, format_time, parse_time, utc_now
@@ -821,7 +822,16 @@ class QuotaEvidence:
         return [r for r in self.rows if r.kind == "auth_rejected" and r.source in ("live", "key_info")]
 
     def alternatives(self) -> dict[str, int]:
-        return {cause: self.count(kind) for kind, cause in ALTERNATIVE_CAUSES.items() if self.count(kind)}
+        """Each cause other than the quota, worded for the providers that showed it, and how often."""
+        found: dict[str, int] = {}
+        for kind, cause in ALTERNATIVE_CAUSES.items():
+            if not (count := self.count(kind)):
+                continue
+            if kind == "provider_overload":
+                seen = dict.fromkeys(overload_seen(r.provider, r.signal) for r in self.rows if r.kind == kind)
+                cause = f"{cause.removesuffix(')')}: {', '.join(seen)})"
+            found[cause] = count
+        return found
 
     def usable(self) -> bool:
         signals = set(ERROR_KINDS) | set(ALTERNATIVE_CAUSES)
