@@ -84,7 +84,9 @@ Route = Reply | Callable[[Request], Reply]
 
 @dataclass(frozen=True)
 class Case:
-    provider: str  # openai, anthropic, azure, openrouter, litellm, or status
+    provider: (
+        str  # openai, anthropic, azure, openrouter, litellm, gemini, vertex, bedrock, mistral, or status
+    )
     mount: str  # what follows the prefix in the base URL a client is given
     routes: Mapping[str, Route]  # "METHOD /path" below the prefix
     open: bool = False  # answers without a key (status pages)

@@ -258,6 +258,12 @@ def test_an_overload_is_named_in_its_providers_terms(provider, signal, seen):
     assert overload_seen(provider, signal) == seen
 
 
+def test_only_vertex_overload_is_sent_to_vertex_only_remedies():
+    busy = google(429, "RESOURCE_EXHAUSTED", "Resource exhausted, please try again later.")
+    assert "global endpoint" in str(read_refusal(429, busy, {}, "vertex", NOW).remedy)
+    assert "Vertex" not in str(read_refusal(429, busy, {}, "gemini", NOW).remedy)
+
+
 @pytest.mark.parametrize(
     ("name", "message", "kind"),
     [

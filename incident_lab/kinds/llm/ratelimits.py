@@ -379,7 +379,7 @@ def read_refusal(
     unreadable = () if readable else (f"body: not JSON ({' '.join(text.split())[:60]!r})",)
     error = error_object(data)
     if provider in GOOGLE or google.is_google_error(error):
-        found = google.read_google(status, error, now)
+        found = google.read_google(status, error, now, provider)
         return Refusal(found.kind, found.message, found.readings, unreadable + found.unreadable, found.remedy)
     found = _read_openai_style(status, error, text, headers, now)
     return Refusal(found.kind, found.message, found.readings, unreadable, found.remedy)
