@@ -81,7 +81,7 @@ CASES = [
         "hard_quota",
         "input tokens per minute (free tier) for gemini-2.5-flash: 0 of 0",
     ),
-    ("gemini-overloaded", False, "provider_overload", "not the token quota: provider overload"),
+    ("gemini-overloaded", False, "provider_overload", "not this account's limit: the Gemini API HTTP 503"),
     (
         "gemini-bad-key",
         None,
@@ -100,11 +100,18 @@ CASES = [
     ("vertex-quota-rpm", None, "rate_requests", "1 rate-limit refusal(s) of 1 answers"),
     ("vertex-shared-capacity", False, "provider_overload", "Vertex AI's shared pay-as-you-go capacity"),
     ("vertex-billing-disabled", True, "hard_quota", "requires billing to be enabled"),
+    ("vertex-daily", True, "daily_quota", "requests per day for gemini-2.5-flash: exhausted"),
     (
         "vertex-bad-token",
         None,
         None,
         "rejected GOOGLE_OAUTH_ACCESS_TOKEN (…77d1) (http_401 Request had invalid",
+    ),
+    (
+        "vertex-permission-denied",
+        None,
+        None,
+        "rejected GOOGLE_OAUTH_ACCESS_TOKEN (…77d1) (http_403 Permission 'aiplatform.endpoints.predict'",
     ),
     ("vertex-malformed", None, "rate_limit", "Could not parse: body: not JSON ('<!DOCTYPE html>"),
     ("bedrock-headroom", False, None, "bedrock served a 1-token request for amazon.nova-micro-v1:0"),
@@ -112,6 +119,12 @@ CASES = [
     ("bedrock-daily", True, "daily_quota", "tokens per day for amazon.nova-micro-v1:0: exhausted"),
     ("bedrock-service-quota", True, "hard_quota", "service quota for amazon.nova-micro-v1:0: exhausted"),
     ("bedrock-not-ready", False, "model_not_ready", "the model is not ready to serve"),
+    (
+        "bedrock-access-denied",
+        None,
+        None,
+        "rejected the AWS credentials (access key …PLE7) (http_403 AccessDeniedException: You don't",
+    ),
     ("bedrock-unavailable", False, None, "provider server errors (HTTP 5xx) (1)"),
     (
         "bedrock-malformed",
@@ -127,9 +140,15 @@ CASES = [
         "hard_quota",
         "tokens per month for mistral-small-latest: 0 of 1000000000 left",
     ),
-    ("mistral-capacity", False, "provider_overload", "not the token quota: provider overload"),
+    ("mistral-capacity", False, "provider_overload", "not this account's limit: Mistral HTTP 503"),
     ("mistral-bad-key", None, None, "The provider rejected MISTRAL_API_KEY (…4b61) (http_401 Unauthorized"),
     ("mistral-malformed", None, None, "Could not parse: x-ratelimit-limit-tokens-minute: '5M'"),
+    (
+        "mistral-malformed-body",
+        None,
+        "rate_limit",
+        """Could not parse: body: not JSON ('{"object":"error","message":"Rate limit exc')""",
+    ),
 ]
 
 
@@ -189,6 +208,25 @@ def test_a_gemini_daily_quota_resets_at_midnight_pacific_whatever_retry_delay_sa
     assert result.metric("errors_daily_quota") == 1
 
 
+def test_a_vertex_daily_quota_in_the_cloud_quota_envelope_resets_at_midnight_pacific(provider_standin):
+    result = quota(provider_standin, "vertex-daily")
+    row = headroom(result)[0]
+    resets = dt.datetime.fromisoformat(row["resets_at"].replace("Z", "+00:00"))
+    assert (resets.astimezone(ZoneInfo("America/Los_Angeles")).hour, resets.minute) == (0, 0)
+    assert 0 < seconds_until(row["resets_at"]) <= 25 * 3600
+    assert (row["limit_kind"], row["remaining"], row["exhausted"], row["source"]) == (
+        "requests per day",
+        0,
+        True,
+        "live refusal",
+    )
+    assert row["detail"] == "Gemini25ProRequestsPerDayPerUserPerTier"
+    assert "retrying before the reset is pointless" in result.summary
+    assert f"it resets at {resets:%Y-%m-%d %H:%M:%S} UTC" in result.summary
+    assert result.hints[0].startswith("Wait until 20") and "request a higher daily quota" in result.hints[1]
+    assert result.metric("errors_daily_quota") == 1
+
+
 def test_bedrock_daily_quota_says_no_reset_time_is_given(provider_standin):
     result = quota(provider_standin, "bedrock-daily")
     assert "retrying before the reset is pointless" in result.summary
@@ -202,6 +240,36 @@ def test_hard_quotas_name_the_remedy(provider_standin):
     assert "Service Quotas" in quota(provider_standin, "bedrock-service-quota").hints[0]
     monthly = quota(provider_standin, "mistral-monthly")
     assert "Raise the monthly limit" in monthly.hints[0] and "retrying will not help" in monthly.summary
+
+
+@pytest.mark.parametrize(
+    ("case", "limit_kind", "limit"),
+    [
+        ("bedrock-service-quota", "service quota", None),
+        ("mistral-monthly", "tokens per month", 1000000000),
+        ("gemini-free-tier-zero", "input tokens per minute (free tier)", 0),
+    ],
+)
+def test_a_hard_quota_is_one_spent_headroom_row_and_its_metric(provider_standin, case, limit_kind, limit):
+    result = quota(provider_standin, case)
+    assert result.verdict is Verdict.TRUE and "retrying will not help" in result.summary
+    assert result.metric("errors_hard_quota") == 1
+    row = next(r for r in headroom(result) if r["limit_kind"] == limit_kind)
+    assert (row["limit"], row["remaining"], row["exhausted"]) == (limit, 0, True)
+
+
+@pytest.mark.parametrize(
+    ("case", "seen"),
+    [
+        ("gemini-overloaded", "the Gemini API HTTP 503"),
+        ("mistral-capacity", "Mistral HTTP 503"),
+        ("vertex-shared-capacity", "Vertex AI's shared pay-as-you-go capacity (HTTP 429)"),
+    ],
+)
+def test_overload_is_worded_for_the_provider_that_showed_it(provider_standin, case, seen):
+    summary = quota(provider_standin, case).summary
+    assert f"not this account's limit: {seen})" in summary
+    assert ("Vertex AI" in summary) is case.startswith("vertex")
 
 
 def test_vertex_shared_capacity_points_at_the_global_endpoint(provider_standin):
@@ -278,14 +346,27 @@ def test_bedrock_api_keys_go_as_bearer_tokens_without_signing(provider_standin, 
     assert "canary-bedrock-api-key-19ab" not in result.to_json() + repr(result)
 
 
+def test_a_refused_bedrock_api_key_is_inconclusive_and_masked(provider_standin, monkeypatch):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "canary-bedrock-api-key-19ab")
+    result = run("llm.token_quota", provider_standin.reference("bedrock-access-denied"))
+    assert result.verdict is Verdict.INCONCLUSIVE
+    assert "rejected AWS_BEARER_TOKEN_BEDROCK (…19ab) (http_403 AccessDeniedException" in result.summary
+    assert "auth_rejected" in kinds(result)
+    assert "canary-bedrock-api-key-19ab" not in result.to_json() + repr(result) + result.test
+
+
 def test_bedrock_without_credentials_says_exactly_what_is_missing(provider_standin, monkeypatch):
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name)
     result = run("llm.token_quota", provider_standin.reference("bedrock-headroom"))
     assert result.verdict is Verdict.INCONCLUSIVE
     assert (
-        "no call made: no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" in result.summary
+        "no call made: no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or "
+        "AWS_BEARER_TOKEN_BEDROCK." in result.summary
     )
+    assert result.summary.count("AWS_BEARER_TOKEN_BEDROCK") == 1
     assert result.test == ""
 
 

@@ -84,7 +84,9 @@ Route = Reply | Callable[[Request], Reply]
 
 @dataclass(frozen=True)
 class Case:
-    provider: str  # openai, anthropic, azure, openrouter, litellm, or status
+    provider: (
+        str  # openai, anthropic, azure, openrouter, litellm, gemini, vertex, bedrock, mistral, or status
+    )
     mount: str  # what follows the prefix in the base URL a client is given
     routes: Mapping[str, Route]  # "METHOD /path" below the prefix
     open: bool = False  # answers without a key (status pages)
@@ -482,6 +484,50 @@ def _vertex_case(generate: Route) -> Case:
     return Case("vertex", VERTEX_MOUNT, {path: generate})
 
 
+# From google-gemini/gemini-cli#10513 (2025-10): a per-day quota in Google Cloud's quota envelope
+# (`errors[].reason` and an ErrorInfo naming the quota in `metadata`), as Google's Cloud backend for
+# Gemini sends it, quoted as it is (service cloudcode-pa, model gemini-2.5-pro). Vertex AI documents
+# no per-day Gemini quota of its own; this is the shape a per-day quota on a Cloud project takes.
+VERTEX_DAILY_MESSAGE = (
+    "Quota exceeded for quota metric 'Gemini 2.5 Pro Requests' and limit 'Gemini 2.5 Pro Requests per day "
+    "per user per tier' of service 'cloudcode-pa.googleapis.com' for consumer 'project_number:681255809395'."
+)
+VERTEX_DAILY_429 = {
+    "error": {
+        "code": 429,
+        "message": VERTEX_DAILY_MESSAGE,
+        "errors": [{"message": VERTEX_DAILY_MESSAGE, "domain": "global", "reason": "rateLimitExceeded"}],
+        "status": "RESOURCE_EXHAUSTED",
+        "details": [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "RATE_LIMIT_EXCEEDED",
+                "domain": "googleapis.com",
+                "metadata": {
+                    "quota_metric": "cloudcode-pa.googleapis.com/gemini_2_5_pro_requests",
+                    "quota_limit": "Gemini25ProRequestsPerDayPerUserPerTier",
+                },
+            }
+        ],
+    }
+}
+# Google Cloud IAM's refusal of a token whose principal lacks the permission (reason IAM_PERMISSION_DENIED).
+VERTEX_PERMISSION_DENIED = _google_error(
+    403,
+    "PERMISSION_DENIED",
+    "Permission 'aiplatform.endpoints.predict' denied on resource '//aiplatform.googleapis.com/projects/"
+    "standin/locations/us-central1/publishers/google/models/gemini-2.5-flash' (or it may not exist).",
+    {
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+        "reason": "IAM_PERMISSION_DENIED",
+        "domain": "aiplatform.googleapis.com",
+        "metadata": {
+            "permission": "aiplatform.endpoints.predict",
+            "resource": "projects/standin/locations/us-central1/publishers/google/models/gemini-2.5-flash",
+        },
+    },
+)
+
 GOOGLE_FRONT_END_429 = (
     "<!DOCTYPE html><html lang=en><meta charset=utf-8><title>Error 429 (Too Many Requests)!!1</title>"
     "<p><b>429.</b> <ins>That's an error.</ins><p>We're sorry, but you have sent too many requests to us "
@@ -559,6 +605,8 @@ def _bedrock_case(reply: Reply) -> Case:
 
 
 # Mistral (api.mistral.ai/v1): per-minute and monthly token headers, a rate_limited body.
+# Mistral enforces requests per second, tokens per minute and tokens per month, and no per-day
+# limit (help.mistral.ai, "API rate limits"), so no Mistral case stands for a daily quota.
 
 
 def _mistral_limits(minute: int, month: int | None = None) -> dict[str, str]:
@@ -841,6 +889,8 @@ CASES: dict[str, Case] = {
             ),
         )
     ),
+    "vertex-daily": _vertex_case(Reply(429, VERTEX_DAILY_429)),
+    "vertex-permission-denied": _vertex_case(Reply(403, VERTEX_PERMISSION_DENIED)),
     "vertex-malformed": _vertex_case(Reply(429, GOOGLE_FRONT_END_429, content_type="text/html")),
     "bedrock-headroom": _bedrock_case(Reply(200, BEDROCK_ANSWER)),
     "bedrock-tokens-429": _bedrock_case(
@@ -861,6 +911,11 @@ CASES: dict[str, Case] = {
     ),
     "bedrock-not-ready": _bedrock_case(
         _bedrock_error(429, "ModelNotReadyException", "Model is not ready for inference. Wait and try again.")
+    ),
+    "bedrock-access-denied": _bedrock_case(
+        _bedrock_error(
+            403, "AccessDeniedException", "You don't have access to the model with the specified model ID."
+        )
     ),
     "bedrock-unavailable": _bedrock_case(
         _bedrock_error(503, "ServiceUnavailableException", "Bedrock is unable to process your request.")
@@ -896,6 +951,10 @@ CASES: dict[str, Case] = {
             MISTRAL_COMPLETION,
             {"x-ratelimit-limit-tokens-minute": "5M", "x-ratelimit-remaining-tokens-minute": "lots"},
         )
+    ),
+    "mistral-malformed-body": _mistral_case(
+        # Cut off mid-body and without its rate-limit headers: the body is all there is to read.
+        Reply(429, '{"object":"error","message":"Rate limit exc', {"Retry-After": "12"})
     ),
     "status-none": _statuspage(
         "none", "All Systems Operational", {"API": "operational", "Console": "operational"}, []

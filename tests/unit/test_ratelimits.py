@@ -109,7 +109,12 @@ def test_headers_become_rows_and_unreadable_ones_are_named_not_fatal():
 
 from incident_lab.kinds.llm import otel  # noqa: E402
 from incident_lab.kinds.llm.ratelimits import read_refusal  # noqa: E402
-from incident_lab.kinds.llm.refusals import next_pacific_midnight, parse_seconds, quota_kind  # noqa: E402
+from incident_lab.kinds.llm.refusals import (  # noqa: E402
+    next_pacific_midnight,
+    overload_seen,
+    parse_seconds,
+    quota_kind,
+)
 from incident_lab.testing import provider_standin as standin  # noqa: E402
 
 
@@ -209,6 +214,8 @@ def reply_of(case):
             "vertex",
             "context_overflow",
         ),
+        (429, json.dumps(standin.VERTEX_DAILY_429), "vertex", "daily_quota"),
+        (403, json.dumps(standin.VERTEX_PERMISSION_DENIED), "vertex", "auth_rejected"),
         (429, json.dumps(standin.MISTRAL_RATE_LIMITED), "mistral", "rate_limit"),
         (429, '{"message":"Requests rate limit exceeded"}', "mistral", "rate_requests"),
         (
@@ -234,6 +241,27 @@ def reply_of(case):
 )
 def test_each_provider_family_refusal_is_classified(status, text, provider, kind):
     assert read_refusal(status, text, {}, provider, NOW).kind == kind
+
+
+@pytest.mark.parametrize(
+    ("provider", "signal", "seen"),
+    [
+        ("vertex", "http_429", "Vertex AI's shared pay-as-you-go capacity (HTTP 429)"),
+        ("vertex", "http_503", "Vertex AI HTTP 503"),
+        ("gemini", "http_503", "the Gemini API HTTP 503"),
+        ("anthropic", "http_529", "Anthropic HTTP 529"),
+        ("mistral", "error", "Mistral"),
+        ("a-gateway", "http_503", "a-gateway HTTP 503"),
+    ],
+)
+def test_an_overload_is_named_in_its_providers_terms(provider, signal, seen):
+    assert overload_seen(provider, signal) == seen
+
+
+def test_only_vertex_overload_is_sent_to_vertex_only_remedies():
+    busy = google(429, "RESOURCE_EXHAUSTED", "Resource exhausted, please try again later.")
+    assert "global endpoint" in str(read_refusal(429, busy, {}, "vertex", NOW).remedy)
+    assert "Vertex" not in str(read_refusal(429, busy, {}, "gemini", NOW).remedy)
 
 
 @pytest.mark.parametrize(

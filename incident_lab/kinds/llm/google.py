@@ -64,7 +64,7 @@ def is_google_error(error: Mapping[str, Any]) -> bool:
     return typed or str(error.get("status")) in CANONICAL
 
 
-def read_google(status: int, error: Mapping[str, Any], now: dt.datetime) -> Refusal:
+def read_google(status: int, error: Mapping[str, Any], now: dt.datetime, provider: str = "") -> Refusal:
     message = str(error.get("message") or f"HTTP {status}")
     canonical = str(error.get("status") or "")
     unreadable: list[str] = []
@@ -92,7 +92,11 @@ def read_google(status: int, error: Mapping[str, Any], now: dt.datetime) -> Refu
             kind = "rate_tokens"
             readings = [Reading("tokens per second (Provisioned Throughput)", 0, resets_in=1.0)]
         return Refusal(
-            kind or "rate_limit", message, tuple(readings), tuple(unreadable), _remedy(kind, readings)
+            kind or "rate_limit",
+            message,
+            tuple(readings),
+            tuple(unreadable),
+            _remedy(kind, readings, provider),
         )
     if status == 503 or canonical == "UNAVAILABLE":
         return Refusal("provider_overload", message, unreadable=tuple(unreadable))
@@ -179,7 +183,7 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def _remedy(kind: str | None, readings: list[Reading]) -> str | None:
+def _remedy(kind: str | None, readings: list[Reading], provider: str) -> str | None:
     free = any("free tier" in r.limit_kind for r in readings)
     if kind == "hard_quota":
         return (
@@ -190,8 +194,11 @@ def _remedy(kind: str | None, readings: list[Reading]) -> str | None:
             FREE_TIER_REMEDY if free else "request a higher daily quota"
         )
     if kind == "provider_overload":
-        return (
-            "retry with backoff; on Vertex AI use the global endpoint, or Provisioned Throughput for "
-            "capacity of your own"
-        )
+        # The global endpoint and Provisioned Throughput exist on Vertex AI only.
+        if provider == "vertex":
+            return (
+                "retry with backoff; on Vertex AI use the global endpoint, or Provisioned Throughput for "
+                "capacity of your own"
+            )
+        return "retry with backoff, or switch the agent to another model"
     return FREE_TIER_REMEDY if free else None

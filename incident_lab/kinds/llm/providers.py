@@ -379,7 +379,9 @@ class ProviderApi:
     def missing_key(self) -> str:
         """Why no call can be made, when `has_key` is false."""
         if self._signer is not None:
-            return f"{self._signer.missing} (or set {self.key_variable})"
+            # The signer may already offer the bearer-token variable as a way out: name it once.
+            missing = self._signer.missing
+            return missing if self.key_variable in missing else f"{missing} (or set {self.key_variable})"
         if " nor " in self._missing:
             return f"neither {self._missing} is set"
         return f"{self._missing} is not set"

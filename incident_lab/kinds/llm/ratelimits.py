@@ -39,6 +39,7 @@ from incident_lab.kinds.llm.refusals import (
     RATE_KINDS,
     Reading,
     Refusal,
+    overload_seen,
 )
 from incident_lab.redaction import scrub
 from incident_lab.result import JsonScalar, Table, format_time, parse_time, utc_now
@@ -378,7 +379,7 @@ def read_refusal(
     unreadable = () if readable else (f"body: not JSON ({' '.join(text.split())[:60]!r})",)
     error = error_object(data)
     if provider in GOOGLE or google.is_google_error(error):
-        found = google.read_google(status, error, now)
+        found = google.read_google(status, error, now, provider)
         return Refusal(found.kind, found.message, found.readings, unreadable + found.unreadable, found.remedy)
     found = _read_openai_style(status, error, text, headers, now)
     return Refusal(found.kind, found.message, found.readings, unreadable, found.remedy)
@@ -821,7 +822,16 @@ class QuotaEvidence:
         return [r for r in self.rows if r.kind == "auth_rejected" and r.source in ("live", "key_info")]
 
     def alternatives(self) -> dict[str, int]:
-        return {cause: self.count(kind) for kind, cause in ALTERNATIVE_CAUSES.items() if self.count(kind)}
+        """Each cause other than the quota, worded for the providers that showed it, and how often."""
+        found: dict[str, int] = {}
+        for kind, cause in ALTERNATIVE_CAUSES.items():
+            if not (count := self.count(kind)):
+                continue
+            if kind == "provider_overload":
+                seen = dict.fromkeys(overload_seen(r.provider, r.signal) for r in self.rows if r.kind == kind)
+                cause = f"{cause.removesuffix(')')}: {', '.join(seen)})"
+            found[cause] = count
+        return found
 
     def usable(self) -> bool:
         signals = set(ERROR_KINDS) | set(ALTERNATIVE_CAUSES)

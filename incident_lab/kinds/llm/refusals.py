@@ -30,13 +30,35 @@ ERROR_KINDS = (
 RATE_KINDS = ("rate_tokens", "rate_requests", "rate_limit")
 # Failures that explain an incident without the account's quota being at fault.
 ALTERNATIVE_CAUSES = {
-    "provider_overload": "provider overload (load across all the provider's users: HTTP 529 or 503 "
-    "overloaded, Vertex AI's shared pay-as-you-go capacity)",
+    "provider_overload": "provider overload (load across all the provider's users, not this account's limit)",
     "server_error": "provider server errors (HTTP 5xx)",
     "context_overflow": "prompts longer than the model's context window",
     "model_not_ready": "the model is not ready to serve (Bedrock ModelNotReadyException; SDKs retry it)",
     "output_truncated": "answers cut off at the request's own max_tokens (finish reason length)",
 }
+
+PROVIDER_NAMES = {
+    "openai": "OpenAI",
+    "anthropic": "Anthropic",
+    "azure": "Azure OpenAI",
+    "openrouter": "OpenRouter",
+    "litellm": "the LiteLLM proxy",
+    "gemini": "the Gemini API",
+    "vertex": "Vertex AI",
+    "bedrock": "Bedrock",
+    "mistral": "Mistral",
+}
+
+
+def overload_seen(provider: str, signal: str) -> str:
+    """What an overload answer was, in the provider's own terms: `Mistral HTTP 503`, or for
+    Vertex AI's 429 "Resource exhausted, please try again later." its shared capacity."""
+    name = PROVIDER_NAMES.get(provider, provider)
+    code = signal.removeprefix("http_") if signal.startswith("http_") else ""
+    if provider == "vertex" and code == "429":
+        return "Vertex AI's shared pay-as-you-go capacity (HTTP 429)"
+    return f"{name} HTTP {code}" if code else name
+
 
 # Google's per-day quotas, and Google Cloud's daily quotas generally, reset at midnight Pacific time.
 PACIFIC = ZoneInfo("America/Los_Angeles")
