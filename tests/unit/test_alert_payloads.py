@@ -1,0 +1,219 @@
+"""Alertmanager, Grafana and PagerDuty notifications read into one Alert."""
+
+import copy
+import json
+
+import pytest
+
+from incident_lab.exceptions import UsageError
+from incident_lab.investigation.alerts import (
+    UNMAPPED_SEVERITY,
+    AlertError,
+    detect_source,
+    parse_alert,
+)
+
+GENERATOR = "http://prometheus:9090/graph?g0.expr=rate%28errors_total%5B5m%5D%29+%3E+0.05&g0.tab=1"
+
+ALERTMANAGER = {
+    "version": "4",
+    "groupKey": '{}:{alertname="CheckoutErrors"}',
+    "truncatedAlerts": 0,
+    "status": "firing",
+    "receiver": "incident-lab",
+    "groupLabels": {"alertname": "CheckoutErrors"},
+    "commonLabels": {"alertname": "CheckoutErrors", "severity": "critical", "service": "checkout"},
+    "commonAnnotations": {"summary": "Checkout failing for 50% of requests"},
+    "externalURL": "http://alertmanager:9093",
+    "alerts": [
+        {
+            "status": "firing",
+            "labels": {"alertname": "CheckoutErrors", "severity": "critical", "instance": "db1:5432"},
+            "annotations": {"summary": "Checkout failing", "runbook_url": "https://runbooks/checkout"},
+            "startsAt": "2026-11-28T00:03:00.123456789Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": GENERATOR,
+            "fingerprint": "1a30ba71cca2921f",
+        },
+        {
+            "status": "firing",
+            "labels": {"alertname": "CheckoutErrors", "severity": "critical", "instance": "db2:5432"},
+            "annotations": {},
+            "startsAt": "2026-11-28T00:00:00+00:00",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": GENERATOR,
+            "fingerprint": "2b30ba71cca2921f",
+        },
+    ],
+}
+
+GRAFANA = {
+    "receiver": "incident-lab",
+    "status": "firing",
+    "orgId": 1,
+    "version": "1",
+    "state": "alerting",
+    "title": "[FIRING:1] HighLatency (checkout)",
+    "message": "…",
+    "groupKey": '{}/{}:{alertname="HighLatency"}',
+    "groupLabels": {"alertname": "HighLatency"},
+    "commonLabels": {"alertname": "HighLatency", "severity": "warning", "service": "checkout"},
+    "commonAnnotations": {},
+    "externalURL": "https://grafana.example/",
+    "alerts": [
+        {
+            "status": "firing",
+            "labels": {"alertname": "HighLatency"},
+            "annotations": {"runbook_url": "javascript:alert(1)"},
+            "startsAt": "2026-11-28T00:00:00Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "https://grafana.example/alerting/grafana/abc/view",
+            "fingerprint": "c0ffee",
+            "values": {"B": 44.2},
+            "silenceURL": "https://grafana.example/alerting/silence/new",
+            "dashboardURL": "https://grafana.example/d/checkout",
+            "panelURL": "https://grafana.example/d/checkout?viewPanel=2",
+        }
+    ],
+}
+
+PAGERDUTY = {
+    "event": {
+        "id": "01DEN3KE9NF7M3MNRHR8D4K9X3",
+        "event_type": "incident.triggered",
+        "resource_type": "incident",
+        "occurred_at": "2026-11-28T00:01:00.000Z",
+        "data": {
+            "id": "PGR0VU2",
+            "type": "incident",
+            "html_url": "https://acme.pagerduty.com/incidents/PGR0VU2",
+            "number": 2,
+            "status": "triggered",
+            "incident_key": "d3640fbd41094207a1c11e58e46b1662",
+            "created_at": "2026-11-28T00:00:30Z",
+            "title": "Checkout database locked",
+            "service": {"summary": "checkout", "html_url": "https://acme.pagerduty.com/services/PF9KMXH"},
+            "priority": {"summary": "P2"},
+            "urgency": "high",
+        },
+    }
+}
+
+
+def test_alertmanager_payload():
+    alert = parse_alert(ALERTMANAGER, "alertmanager")
+    assert alert.source == "alertmanager"
+    assert alert.group_key == '{}:{alertname="CheckoutErrors"}'
+    assert alert.status == "firing"
+    assert alert.name == "CheckoutErrors: Checkout failing for 50% of requests"
+    assert alert.severity == "Critical"
+    assert alert.started_at == "2026-11-28T00:00:00.000Z"  # the earliest startsAt
+    assert alert.service == "checkout"
+    assert alert.labels["instance"] == "db1:5432"
+    assert alert.links == {
+        "Generator": GENERATOR,
+        "Runbook": "https://runbooks/checkout",
+        "Alertmanager": "http://alertmanager:9093",
+    }
+    assert alert.expression == "rate(errors_total[5m]) > 0.05"
+    assert alert.ended_at == ""
+
+
+def test_alertmanager_resolved_takes_the_latest_end():
+    resolved = copy.deepcopy(ALERTMANAGER)
+    resolved["status"] = "resolved"
+    resolved["alerts"][0]["endsAt"] = "2026-11-28T00:20:00Z"
+    resolved["alerts"][1]["endsAt"] = "2026-11-28T00:25:00Z"
+    alert = parse_alert(resolved)
+    assert (alert.status, alert.ended_at) == ("resolved", "2026-11-28T00:25:00.000Z")
+
+
+def test_grafana_payload():
+    alert = parse_alert(GRAFANA, "grafana")
+    assert detect_source(GRAFANA) == "grafana"
+    assert alert.name == "HighLatency"
+    assert alert.severity == "Medium"
+    assert alert.group_key == '{}/{}:{alertname="HighLatency"}'
+    assert list(alert.links) == ["Generator", "Dashboard", "Panel", "Silence", "Grafana"]
+    assert "javascript:alert(1)" not in alert.links.values()  # only http(s) links are shown
+    assert alert.expression == ""
+
+
+def test_grafana_without_alertname_is_named_by_its_title_and_grouped_by_fingerprint():
+    payload = copy.deepcopy(GRAFANA)
+    del payload["groupKey"]
+    payload["commonLabels"] = {}
+    payload["alerts"][0]["labels"] = {}
+    alert = parse_alert(payload, "grafana")
+    assert (alert.name, alert.group_key) == ("[FIRING:1] HighLatency (checkout)", "c0ffee")
+
+
+def test_pagerduty_payloads():
+    alert = parse_alert(PAGERDUTY)
+    assert (alert.source, alert.group_key, alert.status) == ("pagerduty", "PGR0VU2", "firing")
+    assert alert.name == "Checkout database locked"
+    assert alert.severity == "High"  # P2
+    assert alert.started_at == "2026-11-28T00:00:30.000Z"
+    assert alert.service == "checkout"
+    assert alert.links["PagerDuty incident"] == "https://acme.pagerduty.com/incidents/PGR0VU2"
+    resolved = copy.deepcopy(PAGERDUTY)
+    resolved["event"]["event_type"] = "incident.resolved"
+    resolved["event"]["occurred_at"] = "2026-11-28T00:40:00Z"
+    ended = parse_alert(resolved, "pagerduty")
+    assert (ended.status, ended.ended_at) == ("resolved", "2026-11-28T00:40:00.000Z")
+
+
+def test_severity_map_can_be_overridden_and_unknown_values_are_not_low():
+    assert parse_alert(ALERTMANAGER, severity_map={"CRITICAL": "Medium"}).severity == "Medium"
+    unknown = copy.deepcopy(ALERTMANAGER)
+    unknown["commonLabels"]["severity"] = "sev-9"
+    assert parse_alert(unknown).severity == UNMAPPED_SEVERITY
+    urgent = copy.deepcopy(PAGERDUTY)
+    del urgent["event"]["data"]["priority"]
+    urgent["event"]["data"]["urgency"] = "low"
+    assert parse_alert(urgent).severity == "Low"
+
+
+def broken(document, path, value):
+    changed = copy.deepcopy(document)
+    *parents, last = path
+    place = changed
+    for key in parents:
+        place = place[key]
+    if value is KeyError:
+        del place[last]
+    else:
+        place[last] = value
+    return changed
+
+
+@pytest.mark.parametrize(
+    ("document", "source", "field"),
+    [
+        (broken(ALERTMANAGER, ["alerts"], []), "alertmanager", "alertmanager.alerts"),
+        (broken(ALERTMANAGER, ["status"], "pending"), "alertmanager", "alertmanager.status"),
+        (broken(ALERTMANAGER, ["version"], "3"), "alertmanager", "version"),
+        (broken(ALERTMANAGER, ["alerts", 0, "startsAt"], "yesterday"), "", "alerts[0].startsAt"),
+        (broken(ALERTMANAGER, ["alerts", 1, "startsAt"], KeyError), "", "alerts[1].startsAt is missing"),
+        (broken(ALERTMANAGER, ["alerts", 0, "labels"], ["a"]), "", "alerts[0].labels"),
+        (broken(ALERTMANAGER, ["alerts", 0], "text"), "", "alerts[0] must be an object"),
+        (broken(GRAFANA, ["status"], 3), "grafana", "grafana.status must be a string"),
+        (broken(PAGERDUTY, ["event", "event_type"], "incident.acknowledged"), "", "event_type"),
+        (broken(PAGERDUTY, ["event", "data", "created_at"], KeyError), "", "data.created_at"),
+        (broken(PAGERDUTY, ["event", "data"], None), "", "pagerduty.event.data"),
+        ({"hello": "world"}, "", "unknown payload shape"),
+        ([1, 2], "", "the payload must be an object"),
+        (ALERTMANAGER, "opsgenie", "unknown alert source"),
+    ],
+)
+def test_malformed_payloads_name_the_field(document, source, field):
+    with pytest.raises(AlertError) as raised:
+        parse_alert(document, source)
+    message = str(raised.value)
+    assert field in message and "\n" not in message
+    assert isinstance(raised.value, UsageError)
+
+
+def test_payloads_survive_a_json_round_trip():
+    for document in (ALERTMANAGER, GRAFANA, PAGERDUTY):
+        assert parse_alert(json.loads(json.dumps(document))) == parse_alert(document)
