@@ -141,11 +141,19 @@ def command_probe(args: argparse.Namespace) -> int:
     return 0
 
 
-def investigation_values(args: argparse.Namespace) -> dict[str, Any]:
-    """Parameters from `-f params.yaml`, overridden by the flags given."""
-    values: dict[str, Any] = {}
+def investigation_values(args: argparse.Namespace, registry: Any = None) -> dict[str, Any]:
+    """Parameters from the alert (`--alert`) and its route (`--routes`), then from
+    `-f params.yaml`, then from the flags given: each overrides the one before (targets
+    are merged, name by name)."""
+    if getattr(args, "routes", None) and not args.alert:
+        raise UsageError("--routes chooses an alert's targets and hypotheses: give the alert with --alert")
+    values: dict[str, Any] = alert_file_values(args, registry) if getattr(args, "alert", None) else {}
     if args.params_file:
-        values = load_params_file(args.params_file)
+        given = load_params_file(args.params_file)
+        targets = {**dict(values.get("targets") or {}), **dict(given.get("targets") or {})}
+        values.update(given)
+        if targets:
+            values["targets"] = targets
     flags = {
         "incident": args.incident,
         "severity": args.severity,
@@ -162,6 +170,44 @@ def investigation_values(args: argparse.Namespace) -> dict[str, Any]:
             **dict(values.get("targets") or {}),
             **parse_assignments(args.target, "--target"),
         }
+    return values
+
+
+def alert_file_values(args: argparse.Namespace, registry: Any) -> dict[str, Any]:
+    """The investigation an alert payload (a file, or `-` for stdin) opens, through its route."""
+    from incident_lab.investigation.alerts import MAX_NOTIFICATION_BYTES, decode_notification
+
+    try:
+        if args.alert == "-":
+            raw = sys.stdin.buffer.read(MAX_NOTIFICATION_BYTES + 1)
+        else:
+            with open(args.alert, "rb") as handle:
+                raw = handle.read(MAX_NOTIFICATION_BYTES + 1)
+    except OSError as error:
+        raise UsageError(f"cannot read alert file {args.alert}: {error.strerror}") from None
+    return values_from_alert(decode_notification(raw), "", load_routes(args.routes, registry), registry)
+
+
+def load_routes(path: str | None, registry: Any) -> Any:
+    """The routing file, its probes checked; with none, a routing of no routes."""
+    from incident_lab.investigation.routing import Routing, load_routing
+
+    if not path:
+        return Routing()
+    routing = load_routing(path)
+    routing.check(registry, path)
+    return routing
+
+
+def values_from_alert(document: Any, source: str, routing: Any, registry: Any) -> dict[str, Any]:
+    """An alert's investigation parameters: what the alert says, and its route's targets and hypotheses."""
+    from incident_lab.investigation.alerts import alert_values, parse_alert
+
+    alert = parse_alert(document, source, routing.severity_map)
+    values = alert_values(alert)
+    route = routing.route_for(alert)
+    if route is not None:
+        values.update(route.values(alert, registry))
     return values
 
 
@@ -228,7 +274,8 @@ def command_run(args: argparse.Namespace) -> int:
     registry = load_registry(args.probe_path)
     archive = open_archive(args.archive)
     share_probe_path(args.probe_path)
-    return print_outcome(run_investigation(investigation_values(args), archive, registry=registry), archive)
+    values = investigation_values(args, registry)
+    return print_outcome(run_investigation(values, archive, registry=registry), archive)
 
 
 def share_probe_path(folders: Sequence[str]) -> None:
@@ -359,7 +406,8 @@ def command_new(args: argparse.Namespace) -> int:
     share_probe_path(args.probe_path)
     archive = open_archive(args.archive, local_only="incident-lab new")
     registry = load_registry(args.probe_path)
-    notebook, withheld = prepare_notebook(investigation_values(args), archive, registry, args.probe_path)
+    values = investigation_values(args, registry)
+    notebook, withheld = prepare_notebook(values, archive, registry, args.probe_path)
     for name, advice in withheld.items():
         say(f"note: target {name}: its secret was not written to the notebook; {advice}", file=sys.stderr)
     say(f"{jupyter()} lab {notebook}")
@@ -440,6 +488,24 @@ def add_investigation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-f", dest="params_file", metavar="PARAMS.yaml", help="parameters from a YAML file")
 
 
+def add_alert_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--alert",
+        metavar="FILE",
+        help="start from an alert: an Alertmanager, Grafana or PagerDuty webhook payload (- for stdin); "
+        "it gives the incident's name, severity, start, service and links, the flags override it",
+    )
+    add_routes_option(parser)
+
+
+def add_routes_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--routes",
+        metavar="ROUTES.yaml",
+        help="a routing file: which targets and hypotheses an alert's labels open",
+    )
+
+
 def add_started_at_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--started-at",
@@ -502,6 +568,7 @@ def build_parser() -> Parser:
 
     run = commands.add_parser("run", help="run the investigation notebook and archive its report")
     add_investigation_options(run)
+    add_alert_options(run)
     add_archive_option(run)
     run.set_defaults(handler=command_run)
 
@@ -515,6 +582,7 @@ def build_parser() -> Parser:
 
     new = commands.add_parser("new", help="prepare an incident's notebook for JupyterLab (nothing runs)")
     add_investigation_options(new)
+    add_alert_options(new)
     add_archive_option(new)
     new.set_defaults(handler=command_new)
 

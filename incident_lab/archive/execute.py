@@ -27,6 +27,7 @@ from typing import Any
 from incident_lab.archive.manifest import write_manifest
 from incident_lab.archive.store import RESULTS, SUMMARY, Archive, incident_folder_name, write_json
 from incident_lab.exceptions import ArchiveError, UsageError
+from incident_lab.investigation.alerts import alert_rounds
 from incident_lab.investigation.history import IncidentHistory, Round
 from incident_lab.investigation.matching import match_patterns
 from incident_lab.investigation.notebook_format import CHART_METADATA, Recorded, read_results
@@ -339,7 +340,14 @@ def run_investigation(
         results = [r for r in recorded.latest if r is not None] if recorded else []
         try:
             results = read_results(notebook) or results
-            rounds = recorded.rounds if recorded else [Round(run_name, results, params.status)]
+            rounds = (
+                recorded.rounds
+                if recorded
+                else [
+                    *alert_rounds(params.alert, earlier),
+                    Round(run_name, results, params.status),
+                ]
+            )
             queries = recorded.queries if recorded else []
             chosen = registry or default_registry()
             write_run_files(staged, notebook, params, earlier, rounds, results, queries, error, chosen)

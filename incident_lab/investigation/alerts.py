@@ -23,14 +23,16 @@ A payload that is not one of these raises `AlertError` (a `UsageError`) naming t
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from incident_lab.exceptions import UsageError
+from incident_lab.investigation.history import IncidentHistory, Round
 from incident_lab.kinds.prometheus.promql import expression_of
-from incident_lab.result import format_time, parse_time
+from incident_lab.result import format_time, parse_time, utc_now
 
 SOURCES = ("alertmanager", "grafana", "pagerduty")
 FIRING, RESOLVED = "firing", "resolved"
@@ -52,6 +54,14 @@ SEVERITY_MAP: dict[str, str] = {
 }
 UNMAPPED_SEVERITY = "High"
 PAGERDUTY_EVENTS = {"incident.triggered": FIRING, "incident.resolved": RESOLVED}
+# The largest notification read (a webhook body, a file): Alertmanager's with a few hundred
+# alerts is well under it; anything bigger is a mistake or an attack.
+MAX_NOTIFICATION_BYTES = 1024 * 1024
+# The timeline's alert entries: rounds without results, labelled ALERT_ROUND.
+ALERT_ROUND = "alert"
+FIRST_FIRED = "First alert fired"
+RESOLVED_NOTE = "Alert resolved"
+FIRED_AGAIN = "Alert fired again"
 # Alertmanager's endsAt for an alert still firing: the zero time of Go.
 GO_ZERO_YEAR = 1
 
@@ -153,6 +163,18 @@ def detect_source(document: Mapping[str, Any]) -> str:
     if "alerts" in document:
         return "alertmanager"
     raise AlertError("unknown payload shape: neither alerts (Alertmanager, Grafana) nor event (PagerDuty)")
+
+
+def decode_notification(raw: bytes) -> Any:
+    """A notification's JSON, or `AlertError` saying in one line why it is none."""
+    if len(raw) > MAX_NOTIFICATION_BYTES:
+        raise AlertError(f"the notification is larger than {MAX_NOTIFICATION_BYTES // 1024} KiB")
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise AlertError("the notification is nested too deeply") from None
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError alike
+        raise AlertError(f"the notification is not valid JSON: {str(error).splitlines()[0][:80]}") from None
 
 
 def parse_alert(document: Any, source: str = "", severity_map: Mapping[str, str] | None = None) -> Alert:
@@ -263,3 +285,43 @@ def _pagerduty(document: Mapping[str, Any], severity_map: Mapping[str, str] | No
         labels={},
         links=links,
     )
+
+
+def alert_values(alert: Alert) -> dict[str, Any]:
+    """The investigation parameters an alert fills: the rest come from a route and the user."""
+    return {
+        "incident": alert.name,
+        "severity": alert.severity,
+        "date": alert.started_at[:10],  # the alert's day names the incident's folder, re-fires included
+        "started_at": alert.started_at,
+        "service": alert.service,
+        "links": dict(alert.links),
+        "alert": alert.summary(),
+    }
+
+
+def alert_rounds(alert: Mapping[str, str], earlier: IncidentHistory) -> list[Round]:
+    """What the alert adds to the incident's timeline that earlier runs have not recorded:
+    the first firing at the alert's own time, a resolve, a firing again after a resolve."""
+    if not alert:
+        return []
+    said = [round_.note for round_ in earlier.rounds if round_.label == ALERT_ROUND]
+    name = alert.get("name", "")
+    rounds = []
+    if not said and alert.get("fired_at"):
+        said.append(f"{FIRST_FIRED} ({name})")
+        rounds.append(Round(ALERT_ROUND, [], at=alert["fired_at"], note=said[-1]))
+    resolved, last = alert.get("status") == RESOLVED, said[-1] if said else ""
+    if resolved and not last.startswith(RESOLVED_NOTE):
+        at = alert.get("resolved_at") or format_time(utc_now())
+        rounds.append(Round(ALERT_ROUND, [], at=at, note=f"{RESOLVED_NOTE} ({name})"))
+    elif not resolved and last.startswith(RESOLVED_NOTE):
+        rounds.append(
+            Round(
+                ALERT_ROUND,
+                [],
+                at=alert.get("fired_at") or format_time(utc_now()),
+                note=f"{FIRED_AGAIN} ({name})",
+            )
+        )
+    return rounds
