@@ -145,7 +145,7 @@ def investigation_values(args: argparse.Namespace, registry: Any = None) -> dict
     """Parameters from the alert (`--alert`) and its route (`--routes`), then from
     `-f params.yaml`, then from the flags given: each overrides the one before (targets
     are merged, name by name)."""
-    if getattr(args, "routes", None) and not args.alert:
+    if hasattr(args, "alert") and args.routes and not args.alert:  # `listen` routes the alerts it hears
         raise UsageError("--routes chooses an alert's targets and hypotheses: give the alert with --alert")
     values: dict[str, Any] = alert_file_values(args, registry) if getattr(args, "alert", None) else {}
     if args.params_file:
@@ -154,14 +154,8 @@ def investigation_values(args: argparse.Namespace, registry: Any = None) -> dict
         values.update(given)
         if targets:
             values["targets"] = targets
-    flags = {
-        "incident": args.incident,
-        "severity": args.severity,
-        "status": args.status,
-        "commander": args.commander,
-        "date": args.date,
-        "started_at": args.started_at,
-    }
+    named = ("incident", "severity", "status", "commander", "date", "started_at")
+    flags = {name: getattr(args, name, None) for name in named}  # `listen` has none of them
     values.update({name: value for name, value in flags.items() if value is not None})
     if args.hypothesis:
         values["hypotheses"] = args.hypothesis
@@ -464,6 +458,79 @@ def command_watch(args: argparse.Namespace) -> int:
     return 0 if outcome.archived.completed else 1
 
 
+# What `listen` takes from the alert, never from its own options: each alert group is its own incident.
+FROM_THE_ALERT = ("incident", "severity", "date", "started_at", "service", "links", "alert")
+
+
+def command_listen(args: argparse.Namespace) -> int:
+    import os
+
+    from incident_lab.archive.remote import open_archive
+    from incident_lab.listen import (
+        TOKEN_VARIABLE,
+        Settings,
+        is_loopback,
+        parse_bind,
+        secrets_from_environment,
+        serve,
+    )
+    from incident_lab.registry import load_registry
+
+    host, port = parse_bind(args.bind)
+    token = os.environ.get(TOKEN_VARIABLE) or None
+    if args.no_auth and not is_loopback(host):
+        raise UsageError(f"--no-auth is only for a loopback address, not {host}: set {TOKEN_VARIABLE}")
+    if token is None and not args.no_auth:
+        return fail(
+            f"{TOKEN_VARIABLE} is not set: set it to the token senders give (or --no-auth on 127.0.0.1)",
+            1,
+        )
+    if args.workers < 1 or args.queue < 1:
+        raise UsageError("--workers and --queue must be at least 1")
+    registry = load_registry(args.probe_path)
+    registry.check_patterns()
+    share_probe_path(args.probe_path)
+    default_route = investigation_values(args, registry)
+    taken = sorted(set(default_route) & set(FROM_THE_ALERT))
+    if taken:
+        raise UsageError(f"listen takes {', '.join(taken)} from each alert, not from -f or the flags")
+    settings = Settings(
+        archive=open_archive(args.archive),
+        registry=registry,
+        routing=load_routes(args.routes, registry),
+        default_route=default_route,
+        token=None if args.no_auth else token,
+        secrets=secrets_from_environment(os.environ),
+        probe_path=tuple(os.path.abspath(folder) for folder in args.probe_path),
+        workers=args.workers,
+        queue_size=args.queue,
+        grace_seconds=args.grace,
+    )
+    return serve(settings, host, port, lambda line: say(line, file=sys.stderr, flush=True))
+
+
+def add_route_options(parser: argparse.ArgumentParser) -> None:
+    """What `listen` investigates when no route of --routes matches: as `run` takes it."""
+    parser.add_argument(
+        "--hypothesis",
+        action="append",
+        default=[],
+        metavar="ID[:NAME=VALUE,…]",
+        help="a probe to test for every alert no route matches (repeatable)",
+    )
+    parser.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="NAME=[KIND:]REF",
+        help="a target for every alert no route matches (repeatable)",
+    )
+    parser.add_argument(
+        "-f", dest="params_file", metavar="PARAMS.yaml", help="the default route as a parameters file"
+    )
+    add_routes_option(parser)
+
+
 def add_investigation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--incident", help="the incident's name")
     parser.add_argument("--severity", help="Critical, High, Medium or Low")
@@ -611,6 +678,37 @@ def build_parser() -> Parser:
     )
     add_archive_option(watching)
     watching.set_defaults(handler=command_watch)
+
+    listening = commands.add_parser("listen", help="receive Alertmanager, Grafana and PagerDuty webhooks")
+    listening.add_argument(
+        "--bind",
+        default="127.0.0.1:9393",
+        metavar="HOST:PORT",
+        help="where to listen (default 127.0.0.1:9393)",
+    )
+    listening.add_argument(
+        "--no-auth", action="store_true", help="accept notifications without a bearer token (loopback only)"
+    )
+    listening.add_argument(
+        "--workers", type=int, default=2, metavar="N", help="investigations at once (default 2)"
+    )
+    listening.add_argument(
+        "--queue",
+        type=int,
+        default=100,
+        metavar="N",
+        help="notifications waiting at most; then 503 (default 100)",
+    )
+    listening.add_argument(
+        "--grace",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="on SIGTERM, how long running investigations may finish (default 60)",
+    )
+    add_route_options(listening)
+    add_archive_option(listening)
+    listening.set_defaults(handler=command_listen)
 
     verify = commands.add_parser("verify", help="check that archived runs are as they were archived")
     verify.add_argument("incident", metavar="INCIDENT[/run-NNN]")
