@@ -494,6 +494,10 @@ def command_listen(args: argparse.Namespace) -> int:
     taken = sorted(set(default_route) & set(FROM_THE_ALERT))
     if taken:
         raise UsageError(f"listen takes {', '.join(taken)} from each alert, not from -f or the flags")
+    if default_route:  # a typo in --target or --hypothesis stops it now, not at the first alert
+        from incident_lab.archive.execute import prepare
+
+        prepare({**default_route, "incident": "listen", "severity": "High"}, registry)
     settings = Settings(
         archive=open_archive(args.archive),
         registry=registry,
