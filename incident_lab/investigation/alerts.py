@@ -305,23 +305,19 @@ def alert_rounds(alert: Mapping[str, str], earlier: IncidentHistory) -> list[Rou
     the first firing at the alert's own time, a resolve, a firing again after a resolve."""
     if not alert:
         return []
-    said = [round_.note for round_ in earlier.rounds if round_.label == ALERT_ROUND]
+    said = [round_ for round_ in earlier.rounds if round_.label == ALERT_ROUND]
     name = alert.get("name", "")
     rounds = []
     if not said and alert.get("fired_at"):
-        said.append(f"{FIRST_FIRED} ({name})")
-        rounds.append(Round(ALERT_ROUND, [], at=alert["fired_at"], note=said[-1]))
-    resolved, last = alert.get("status") == RESOLVED, said[-1] if said else ""
-    if resolved and not last.startswith(RESOLVED_NOTE):
+        said.append(Round(ALERT_ROUND, [], at=alert["fired_at"], note=f"{FIRST_FIRED} ({name})"))
+        rounds.append(said[-1])
+    last = said[-1] if said else Round(ALERT_ROUND, [])
+    if alert.get("status") == RESOLVED and not last.note.startswith(RESOLVED_NOTE):
         at = alert.get("resolved_at") or format_time(utc_now())
         rounds.append(Round(ALERT_ROUND, [], at=at, note=f"{RESOLVED_NOTE} ({name})"))
-    elif not resolved and last.startswith(RESOLVED_NOTE):
-        rounds.append(
-            Round(
-                ALERT_ROUND,
-                [],
-                at=alert.get("fired_at") or format_time(utc_now()),
-                note=f"{FIRED_AGAIN} ({name})",
-            )
-        )
+    elif alert.get("status") != RESOLVED and last.note.startswith(RESOLVED_NOTE):
+        # A group that fires again may still carry an alert that began before the resolve.
+        fired = alert.get("fired_at", "")
+        at = fired if fired > last.at else format_time(utc_now())
+        rounds.append(Round(ALERT_ROUND, [], at=at, note=f"{FIRED_AGAIN} ({name})"))
     return rounds

@@ -14,6 +14,10 @@ what windowed probes look around: a probe that declares a parameter named
 `started_at` is given the investigation's unless its hypothesis sets one. A
 hypothesis may also say which of the template's symptoms it measures (`symptom:
 User Impact`), as a probe may.
+
+An investigation opened from an alert (see `alerts`) also has the affected `service`,
+the alert's `links` (http(s) only: the header makes them clickable) and `alert`, what it
+keeps of the alert (`ALERT_KEYS`), from which its timeline starts.
 """
 
 from __future__ import annotations

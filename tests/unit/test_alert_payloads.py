@@ -132,3 +132,52 @@ def test_malformed_payloads_name_the_field(document, source, field):
 def test_payloads_survive_a_json_round_trip():
     for document in (ALERTMANAGER, GRAFANA, PAGERDUTY):
         assert parse_alert(json.loads(json.dumps(document))) == parse_alert(document)
+
+
+def test_the_alert_starts_the_timeline_once_and_records_its_resolve_and_return():
+    from incident_lab.investigation.alerts import alert_rounds, alert_values
+    from incident_lab.investigation.history import IncidentHistory
+
+    fired = alert_values(parse_alert(ALERTMANAGER))["alert"]
+    first = alert_rounds(fired, IncidentHistory())
+    assert [(r.at, r.note) for r in first] == [
+        (
+            "2026-11-28T00:00:00.000Z",
+            "First alert fired (CheckoutErrors: Checkout failing for 50% of requests)",
+        )
+    ]
+    history = IncidentHistory(first)
+    assert alert_rounds(fired, history) == []  # a re-fire: the first firing is said once
+    resolved = {**fired, "status": "resolved", "resolved_at": "2026-11-28T00:30:00.000Z"}
+    closing = alert_rounds(resolved, history)
+    assert [(r.at, r.note.split(" (")[0]) for r in closing] == [
+        ("2026-11-28T00:30:00.000Z", "Alert resolved")
+    ]
+    assert alert_rounds(resolved, history.then(*closing)) == []
+    back = alert_rounds(fired, history.then(*closing))
+    assert [r.note.split(" (")[0] for r in back] == ["Alert fired again"]
+    assert [entry.text.split(" (")[0] for entry in history.then(*closing, *back).timeline()] == [
+        "First alert fired",
+        "Alert resolved",
+        "Alert fired again",
+    ]
+    assert alert_rounds({}, history) == []
+
+
+def test_investigation_parameters_check_the_alerts_links_and_record():
+    from incident_lab.investigation.alerts import alert_values
+    from incident_lab.investigation.params import resolve
+    from incident_lab.runner import default_registry
+
+    values = {**alert_values(parse_alert(PAGERDUTY)), "targets": {"postgres": "service=shop"}}
+    params = resolve(values, default_registry())
+    assert (params.service, params.severity, params.started_at) == (
+        "checkout",
+        "High",
+        "2026-11-28T00:00:30.000Z",
+    )
+    assert params.notebook_parameters()["links"] == params.links
+    with pytest.raises(UsageError, match="link 'Runbook' must be an http"):
+        resolve({**values, "links": {"Runbook": "javascript:alert(1)"}}, default_registry())
+    with pytest.raises(UsageError, match="alert has unknown keys: labels"):
+        resolve({**values, "alert": {"labels": {}}}, default_registry())
