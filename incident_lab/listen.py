@@ -64,7 +64,7 @@ from incident_lab.investigation.alerts import (
     decode_notification,
     parse_alert,
 )
-from incident_lab.investigation.routing import Routing
+from incident_lab.investigation.routing import REFERENCE, Routing
 from incident_lab.redaction import scrub
 from incident_lab.registry import Registry
 
@@ -153,8 +153,24 @@ class Listener:
         self.scratch = Path(tempfile.mkdtemp(prefix="incident_lab_listen_"))
 
     def start(self) -> None:
+        self.warm_up()
         for thread in self.threads:
             thread.start()
+
+    def warm_up(self) -> None:
+        """Check each route's targets once before the first alert, so that the libraries
+        their kinds load on first use (psycopg, say: half a second) are not loaded while a
+        sender waits for its answer. Only warming: a route's `${labels…}` references are
+        filled with a stand-in, and what that stand-in makes of a reference is no error."""
+        routing = self.settings.routing
+        for route in (*routing.routes, *([routing.default] if routing.default else [])):
+            targets = {name: REFERENCE.sub("warm-up", str(value)) for name, value in route.targets.items()}
+            try:
+                prepare(
+                    {"incident": "warm-up", "severity": "High", "targets": targets}, self.settings.registry
+                )
+            except UsageError:
+                continue
 
     # Accepting
 

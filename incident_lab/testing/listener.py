@@ -84,13 +84,15 @@ class Listen:
         deadline = time.monotonic() + READY_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise IncidentLabError(f"incident-lab listen exited {self.process.returncode}: {self.log()}")
+                said = self.log()[-4000:]
+                raise IncidentLabError(f"incident-lab listen exited {self.process.returncode}: {said}")
             try:
                 with urllib.request.urlopen(f"{self.url}/healthz", timeout=2):
                     return self
             except (urllib.error.URLError, OSError):
                 time.sleep(0.1)
-        raise IncidentLabError(f"incident-lab listen was not ready within {READY_SECONDS:g} s: {self.log()}")
+        said = self.log()[-4000:]
+        raise IncidentLabError(f"incident-lab listen was not ready within {READY_SECONDS:g} s: {said}")
 
     def post(
         self,
@@ -131,7 +133,7 @@ class Listen:
             time.sleep(0.5)
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self, timeout: float = 300) -> int:
         """SIGTERM, then wait: the exit code."""
