@@ -130,7 +130,9 @@ def test_alertmanager_firing_then_resolving_at_listen_investigates_the_lock(data
     assert notes[0] == "First alert fired (CheckoutLocked: Checkout requests time out)"
     assert "Alert resolved (CheckoutLocked: Checkout requests time out)" in notes
     assert sum(note.startswith("First alert fired") for note in notes) == 1
-    assert "Alert resolved" in text_of(second / "report.html").split("Timeline:")[1]
+    closed = text_of(second / "report.html")
+    assert "Alert resolved" in closed.split("Timeline:")[1]
+    assert f"Alert: resolved (alertmanager), first fired {started:%Y-%m-%d %H:%M:%S} UTC, resolved" in closed
     assert "listen-token-for-tests" not in listen.log()
 
 

@@ -73,7 +73,11 @@ def header(investigation: Investigation) -> list[Output]:
     if p.alert:
         fired = p.alert.get("fired_at", "")[:19].replace("T", " ")
         source = plain(p.alert.get("source", "an alert"))
-        lines.append(f"**Alert:** {plain(p.alert.get('status', ''))} ({source}), first fired `{fired} UTC`")
+        resolved = p.alert.get("resolved_at", "")[:19].replace("T", " ")
+        lines.append(
+            f"**Alert:** {plain(p.alert.get('status', ''))} ({source}), first fired `{fired} UTC`"
+            + (f", resolved `{resolved} UTC`" if resolved else "")
+        )
     shown: list[Output] = [Markdown(f"# [{p.date}] {plain(p.incident)}\n\n" + "  \n".join(lines))]
     if p.links:
         # HTML rather than Markdown: a URL's own parentheses and brackets cannot break the link.
