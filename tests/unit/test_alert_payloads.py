@@ -181,3 +181,34 @@ def test_investigation_parameters_check_the_alerts_links_and_record():
         resolve({**values, "links": {"Runbook": "javascript:alert(1)"}}, default_registry())
     with pytest.raises(UsageError, match="alert has unknown keys: labels"):
         resolve({**values, "alert": {"labels": {}}}, default_registry())
+
+
+def test_the_report_header_shows_the_service_the_alert_and_its_links_as_text_and_safe_links():
+    import copy as copying
+
+    from incident_lab.investigation.alerts import alert_values
+    from incident_lab.investigation.history import IncidentHistory
+    from incident_lab.investigation.params import resolve
+    from incident_lab.investigation.state import Investigation
+    from incident_lab.render.sections import Html, Markdown, header
+    from incident_lab.runner import default_registry
+
+    payload = copying.deepcopy(ALERTMANAGER)
+    payload["status"] = "resolved"
+    payload["commonLabels"]["service"] = "check*out"
+    payload["alerts"][0]["annotations"]["runbook_url"] = 'https://runbooks/a"><script>'
+    payload["alerts"][0]["endsAt"] = "2026-11-28T00:45:00Z"
+    values = {**alert_values(parse_alert(payload)), "targets": {"postgres": "service=shop"}}
+    registry = default_registry()
+    shown = header(Investigation(resolve(values, registry), IncidentHistory(), registry))
+    markdown = next(output.text for output in shown if isinstance(output, Markdown))
+    assert "**Service:** check\\*out" in markdown  # text, not emphasis
+    assert (
+        "**Alert:** resolved (alertmanager), first fired `2026-11-28 00:00:00 UTC`, "
+        "resolved `2026-11-28 00:45:00 UTC`" in markdown
+    )
+    links = next(output.text for output in shown if isinstance(output, Html))
+    assert (
+        '<a href="https://runbooks/a&quot;&gt;&lt;script&gt;" rel="noopener noreferrer">Runbook</a>' in links
+    )
+    assert "<script>" not in links
