@@ -141,19 +141,21 @@ def command_probe(args: argparse.Namespace) -> int:
     return 0
 
 
-def investigation_values(args: argparse.Namespace) -> dict[str, Any]:
-    """Parameters from `-f params.yaml`, overridden by the flags given."""
-    values: dict[str, Any] = {}
+def investigation_values(args: argparse.Namespace, registry: Any = None) -> dict[str, Any]:
+    """Parameters from the alert (`--alert`) and its route (`--routes`), then from
+    `-f params.yaml`, then from the flags given: each overrides the one before (targets
+    are merged, name by name)."""
+    if hasattr(args, "alert") and args.routes and not args.alert:  # `listen` routes the alerts it hears
+        raise UsageError("--routes chooses an alert's targets and hypotheses: give the alert with --alert")
+    values: dict[str, Any] = alert_file_values(args, registry) if getattr(args, "alert", None) else {}
     if args.params_file:
-        values = load_params_file(args.params_file)
-    flags = {
-        "incident": args.incident,
-        "severity": args.severity,
-        "status": args.status,
-        "commander": args.commander,
-        "date": args.date,
-        "started_at": args.started_at,
-    }
+        given = load_params_file(args.params_file)
+        targets = {**dict(values.get("targets") or {}), **dict(given.get("targets") or {})}
+        values.update(given)
+        if targets:
+            values["targets"] = targets
+    named = ("incident", "severity", "status", "commander", "date", "started_at")
+    flags = {name: getattr(args, name, None) for name in named}  # `listen` has none of them
     values.update({name: value for name, value in flags.items() if value is not None})
     if args.hypothesis:
         values["hypotheses"] = args.hypothesis
@@ -162,6 +164,44 @@ def investigation_values(args: argparse.Namespace) -> dict[str, Any]:
             **dict(values.get("targets") or {}),
             **parse_assignments(args.target, "--target"),
         }
+    return values
+
+
+def alert_file_values(args: argparse.Namespace, registry: Any) -> dict[str, Any]:
+    """The investigation an alert payload (a file, or `-` for stdin) opens, through its route."""
+    from incident_lab.investigation.alerts import MAX_NOTIFICATION_BYTES, decode_notification
+
+    try:
+        if args.alert == "-":
+            raw = sys.stdin.buffer.read(MAX_NOTIFICATION_BYTES + 1)
+        else:
+            with open(args.alert, "rb") as handle:
+                raw = handle.read(MAX_NOTIFICATION_BYTES + 1)
+    except OSError as error:
+        raise UsageError(f"cannot read alert file {args.alert}: {error.strerror}") from None
+    return values_from_alert(decode_notification(raw), "", load_routes(args.routes, registry), registry)
+
+
+def load_routes(path: str | None, registry: Any) -> Any:
+    """The routing file, its probes checked; with none, a routing of no routes."""
+    from incident_lab.investigation.routing import Routing, load_routing
+
+    if not path:
+        return Routing()
+    routing = load_routing(path)
+    routing.check(registry, path)
+    return routing
+
+
+def values_from_alert(document: Any, source: str, routing: Any, registry: Any) -> dict[str, Any]:
+    """An alert's investigation parameters: what the alert says, and its route's targets and hypotheses."""
+    from incident_lab.investigation.alerts import alert_values, parse_alert
+
+    alert = parse_alert(document, source, routing.severity_map)
+    values = alert_values(alert)
+    route = routing.route_for(alert)
+    if route is not None:
+        values.update(route.values(alert, registry))
     return values
 
 
@@ -228,7 +268,8 @@ def command_run(args: argparse.Namespace) -> int:
     registry = load_registry(args.probe_path)
     archive = open_archive(args.archive)
     share_probe_path(args.probe_path)
-    return print_outcome(run_investigation(investigation_values(args), archive, registry=registry), archive)
+    values = investigation_values(args, registry)
+    return print_outcome(run_investigation(values, archive, registry=registry), archive)
 
 
 def share_probe_path(folders: Sequence[str]) -> None:
@@ -359,7 +400,8 @@ def command_new(args: argparse.Namespace) -> int:
     share_probe_path(args.probe_path)
     archive = open_archive(args.archive, local_only="incident-lab new")
     registry = load_registry(args.probe_path)
-    notebook, withheld = prepare_notebook(investigation_values(args), archive, registry, args.probe_path)
+    values = investigation_values(args, registry)
+    notebook, withheld = prepare_notebook(values, archive, registry, args.probe_path)
     for name, advice in withheld.items():
         say(f"note: target {name}: its secret was not written to the notebook; {advice}", file=sys.stderr)
     say(f"{jupyter()} lab {notebook}")
@@ -416,6 +458,83 @@ def command_watch(args: argparse.Namespace) -> int:
     return 0 if outcome.archived.completed else 1
 
 
+# What `listen` takes from the alert, never from its own options: each alert group is its own incident.
+FROM_THE_ALERT = ("incident", "severity", "date", "started_at", "service", "links", "alert")
+
+
+def command_listen(args: argparse.Namespace) -> int:
+    import os
+
+    from incident_lab.archive.remote import open_archive
+    from incident_lab.listen import (
+        TOKEN_VARIABLE,
+        Settings,
+        is_loopback,
+        parse_bind,
+        secrets_from_environment,
+        serve,
+    )
+    from incident_lab.registry import load_registry
+
+    host, port = parse_bind(args.bind)
+    token = os.environ.get(TOKEN_VARIABLE) or None
+    if args.no_auth and not is_loopback(host):
+        raise UsageError(f"--no-auth is only for a loopback address, not {host}: set {TOKEN_VARIABLE}")
+    if token is None and not args.no_auth:
+        return fail(
+            f"{TOKEN_VARIABLE} is not set: set it to the token senders give (or --no-auth on 127.0.0.1)",
+            1,
+        )
+    if args.workers < 1 or args.queue < 1:
+        raise UsageError("--workers and --queue must be at least 1")
+    registry = load_registry(args.probe_path)
+    registry.check_patterns()
+    share_probe_path(args.probe_path)
+    default_route = investigation_values(args, registry)
+    taken = sorted(set(default_route) & set(FROM_THE_ALERT))
+    if taken:
+        raise UsageError(f"listen takes {', '.join(taken)} from each alert, not from -f or the flags")
+    if default_route:  # a typo in --target or --hypothesis stops it now, not at the first alert
+        from incident_lab.archive.execute import prepare
+
+        prepare({**default_route, "incident": "listen", "severity": "High"}, registry)
+    settings = Settings(
+        archive=open_archive(args.archive),
+        registry=registry,
+        routing=load_routes(args.routes, registry),
+        default_route=default_route,
+        token=None if args.no_auth else token,
+        secrets=secrets_from_environment(os.environ),
+        probe_path=tuple(os.path.abspath(folder) for folder in args.probe_path),
+        workers=args.workers,
+        queue_size=args.queue,
+        grace_seconds=args.grace,
+    )
+    return serve(settings, host, port, lambda line: say(line, file=sys.stderr, flush=True))
+
+
+def add_route_options(parser: argparse.ArgumentParser) -> None:
+    """What `listen` investigates when no route of --routes matches: as `run` takes it."""
+    parser.add_argument(
+        "--hypothesis",
+        action="append",
+        default=[],
+        metavar="ID[:NAME=VALUE,…]",
+        help="a probe to test for every alert no route matches (repeatable)",
+    )
+    parser.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="NAME=[KIND:]REF",
+        help="a target for every alert no route matches (repeatable)",
+    )
+    parser.add_argument(
+        "-f", dest="params_file", metavar="PARAMS.yaml", help="the default route as a parameters file"
+    )
+    add_routes_option(parser)
+
+
 def add_investigation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--incident", help="the incident's name")
     parser.add_argument("--severity", help="Critical, High, Medium or Low")
@@ -438,6 +557,24 @@ def add_investigation_options(parser: argparse.ArgumentParser) -> None:
         help="a target, e.g. postgres=service=shop or primary=postgres:service=shop (repeatable)",
     )
     parser.add_argument("-f", dest="params_file", metavar="PARAMS.yaml", help="parameters from a YAML file")
+
+
+def add_alert_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--alert",
+        metavar="FILE",
+        help="start from an alert: an Alertmanager, Grafana or PagerDuty webhook payload (- for stdin); "
+        "it gives the incident's name, severity, start, service and links, the flags override it",
+    )
+    add_routes_option(parser)
+
+
+def add_routes_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--routes",
+        metavar="ROUTES.yaml",
+        help="a routing file: which targets and hypotheses an alert's labels open",
+    )
 
 
 def add_started_at_option(parser: argparse.ArgumentParser) -> None:
@@ -502,6 +639,7 @@ def build_parser() -> Parser:
 
     run = commands.add_parser("run", help="run the investigation notebook and archive its report")
     add_investigation_options(run)
+    add_alert_options(run)
     add_archive_option(run)
     run.set_defaults(handler=command_run)
 
@@ -515,6 +653,7 @@ def build_parser() -> Parser:
 
     new = commands.add_parser("new", help="prepare an incident's notebook for JupyterLab (nothing runs)")
     add_investigation_options(new)
+    add_alert_options(new)
     add_archive_option(new)
     new.set_defaults(handler=command_new)
 
@@ -543,6 +682,37 @@ def build_parser() -> Parser:
     )
     add_archive_option(watching)
     watching.set_defaults(handler=command_watch)
+
+    listening = commands.add_parser("listen", help="receive Alertmanager, Grafana and PagerDuty webhooks")
+    listening.add_argument(
+        "--bind",
+        default="127.0.0.1:9393",
+        metavar="HOST:PORT",
+        help="where to listen (default 127.0.0.1:9393)",
+    )
+    listening.add_argument(
+        "--no-auth", action="store_true", help="accept notifications without a bearer token (loopback only)"
+    )
+    listening.add_argument(
+        "--workers", type=int, default=2, metavar="N", help="investigations at once (default 2)"
+    )
+    listening.add_argument(
+        "--queue",
+        type=int,
+        default=100,
+        metavar="N",
+        help="notifications waiting at most; then 503 (default 100)",
+    )
+    listening.add_argument(
+        "--grace",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="on SIGTERM, how long running investigations may finish (default 60)",
+    )
+    add_route_options(listening)
+    add_archive_option(listening)
+    listening.set_defaults(handler=command_listen)
 
     verify = commands.add_parser("verify", help="check that archived runs are as they were archived")
     verify.add_argument("incident", metavar="INCIDENT[/run-NNN]")

@@ -104,3 +104,14 @@ def test_prometheus_window(capsys):
         assert only["seconds"] > 0 and only["peak_mb"] > 0
     assert all(seconds > 0 for seconds in figures["fetch_seconds"].values())
     assert "ours ÷ bare" in capsys.readouterr().out
+
+
+def test_alert_listen(capsys):
+    benchmark = load("alert_listen")
+    figures = benchmark.run(**benchmark.QUICK)
+    assert all(seconds > 0 for times in figures["times"].values() for seconds in times)
+    burst = figures["burst"]
+    assert burst["answers"] == {202: benchmark.QUICK["burst"]}
+    assert burst["lost"] == 0 and burst["completed"] + burst["archived_failed"] == burst["accepted"]
+    assert burst["exit_code"] == 0
+    assert "Webhook answers under a burst" in capsys.readouterr().out

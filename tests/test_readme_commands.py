@@ -3,7 +3,8 @@ service `shop` (a pg_service.conf and PGPASSWORD, as the README says passwords c
 
 Only the waits are shortened (`--every 30s` becomes half a second). `incident-lab lab`
 starts JupyterLab: the browser tests run it. The PgBouncer and Prometheus commands run
-in their own tests, against those servers."""
+in their own tests, against those servers; so do the alert commands (tests/test_alert_run.py,
+tests/test_alert_listen.py)."""
 
 import re
 import shlex
@@ -13,7 +14,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-ELSEWHERE = ("incident-lab lab", "pgbouncer", "prometheus", "demo", "pip install")
+ELSEWHERE = ("incident-lab lab", "pgbouncer", "prometheus", "demo", "pip install", "--alert", "listen")
 
 
 def readme_commands() -> list[str]:

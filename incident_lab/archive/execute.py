@@ -27,6 +27,7 @@ from typing import Any
 from incident_lab.archive.manifest import write_manifest
 from incident_lab.archive.store import RESULTS, SUMMARY, Archive, incident_folder_name, write_json
 from incident_lab.exceptions import ArchiveError, UsageError
+from incident_lab.investigation.alerts import alert_rounds
 from incident_lab.investigation.history import IncidentHistory, Round
 from incident_lab.investigation.matching import match_patterns
 from incident_lab.investigation.notebook_format import CHART_METADATA, Recorded, read_results
@@ -339,7 +340,14 @@ def run_investigation(
         results = [r for r in recorded.latest if r is not None] if recorded else []
         try:
             results = read_results(notebook) or results
-            rounds = recorded.rounds if recorded else [Round(run_name, results, params.status)]
+            rounds = (
+                recorded.rounds
+                if recorded
+                else [
+                    *alert_rounds(params.alert, earlier),
+                    Round(run_name, results, params.status),
+                ]
+            )
             queries = recorded.queries if recorded else []
             chosen = registry or default_registry()
             write_run_files(staged, notebook, params, earlier, rounds, results, queries, error, chosen)
@@ -358,3 +366,43 @@ def run_investigation(
             ) from None
         raise
     return RunOutcome(run_dir, error is None, results, error)
+
+
+def archive_failed(
+    values: Mapping[str, Any], archive: Archive, reason: str, *, registry: Registry | None = None
+) -> RunOutcome:
+    """Archive a run that could not run, or was cut short before it archived itself: a
+    failed run saying why, with the alert's part of the timeline, so that nothing an
+    operator was promised goes missing (`listen` on SIGTERM)."""
+    prepared = prepare(values, registry)
+    params = prepared.params
+    incident_dir = archive.incident_dir(incident_folder_name(params.incident, params.date))
+    earlier = archive.history(incident_dir)
+    staged = archive.staging_dir()
+    run_name = archive.claim_run(incident_dir)
+    error = scrub(reason)
+    try:
+        rounds = alert_rounds(params.alert, earlier)
+        document = {
+            "incident": params.notebook_parameters(),
+            "outcome": "failed",
+            "error": error,
+            "finished_at": format_time(utc_now()),
+            "results": [],
+            "queries": [],
+            "timeline": [entry.to_dict() for entry in earlier.then(*rounds).timeline()],
+            "rounds": [r.to_dict() for r in rounds],
+        }
+        write_json(staged / RESULTS, document)
+        page = f"<!DOCTYPE html><title>{escape(params.incident)}</title><h1>{escape(params.incident)}</h1>"
+        (staged / "report.html").write_text(
+            f"{page}<p>This run did not finish.</p><pre>{escape(error)}</pre>"
+        )
+        write_json(staged / SUMMARY, run_summary(params, [], error))
+        write_manifest(staged, [])
+        run_dir = archive.commit(staged, incident_dir, run_name)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        archive.release_claim(incident_dir, run_name)
+        raise
+    return RunOutcome(run_dir, False, [], error)

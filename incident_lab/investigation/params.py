@@ -14,6 +14,10 @@ what windowed probes look around: a probe that declares a parameter named
 `started_at` is given the investigation's unless its hypothesis sets one. A
 hypothesis may also say which of the template's symptoms it measures (`symptom:
 User Impact`), as a probe may.
+
+An investigation opened from an alert (see `alerts`) also has the affected `service`,
+the alert's `links` (http(s) only: the header makes them clickable) and `alert`, what it
+keeps of the alert (`ALERT_KEYS`), from which its timeline starts.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from incident_lab.exceptions import TargetError, UsageError
 from incident_lab.kinds import TargetSpec, target_spec
@@ -36,6 +41,8 @@ DEFAULT_CONCURRENCY = 16
 MAX_CONCURRENCY = 256
 STATUSES = ("Investigating", "Identified", "Monitoring", "Resolved")
 SYMPTOMS = ("User Impact", "Data Integrity", "Revenue Impact")  # the template's symptom rows
+# What an investigation keeps of the alert that opened it (`alerts.Alert.summary`).
+ALERT_KEYS = ("source", "group_key", "status", "name", "fired_at", "resolved_at")
 STARTED_AT = "started_at"  # the parameter through which a probe is given the incident's start
 DEFAULT_LOOKBACK = dt.timedelta(minutes=30)
 CLOCK_SKEW = dt.timedelta(minutes=5)  # a start this little in the future is another clock's error
@@ -70,6 +77,9 @@ class InvestigationParams:
     trigger: str = ""
     corrective_actions: tuple[str, ...] = ()
     concurrency: int = DEFAULT_CONCURRENCY
+    service: str = ""  # the affected service, as the alert (or the user) names it
+    links: dict[str, str] = field(default_factory=dict)  # label → http(s) URL, shown in the header
+    alert: dict[str, str] = field(default_factory=dict)  # the alert that opened it: see ALERT_KEYS
 
     def notebook_parameters(self) -> dict[str, Any]:
         """What papermill injects (and copies into notebook metadata): no secrets."""
@@ -225,8 +235,32 @@ def resolve(values: Mapping[str, Any], registry: Registry) -> InvestigationParam
         trigger=str(values.get("trigger") or ""),
         corrective_actions=tuple(str(item) for item in _sequence(values, "corrective_actions")),
         concurrency=concurrency,
+        service=str(values.get("service") or ""),
+        links=checked_links(_mapping(values, "links")),
+        alert=checked_alert(_mapping(values, "alert")),
     )
     return params
+
+
+def checked_links(given: Mapping[str, Any]) -> dict[str, str]:
+    """Header links: http(s) only, since they become links a reader clicks."""
+    links = {}
+    for label, url in given.items():
+        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+            raise UsageError(f"link {str(label)[:40]!r} must be an http(s) URL, got {str(url)[:60]!r}")
+        links[str(label)] = url
+    return links
+
+
+def checked_alert(given: Mapping[str, Any]) -> dict[str, str]:
+    unknown = set(given) - set(ALERT_KEYS)
+    if unknown:
+        raise UsageError(f"alert has unknown keys: {', '.join(sorted(map(str, unknown)))}")
+    alert = {key: str(given.get(key) or "") for key in ALERT_KEYS if key in given}
+    for key in ("fired_at", "resolved_at"):
+        if alert.get(key):
+            alert[key] = incident_start(alert[key])
+    return alert
 
 
 def incident_start(value: Any, now: dt.datetime | None = None) -> str:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from incident_lab.exceptions import UsageError
+from incident_lab.investigation.alerts import alert_rounds
 from incident_lab.investigation.history import IncidentHistory, Round
 from incident_lab.investigation.params import (
     STATUSES,
@@ -59,7 +60,8 @@ class Investigation:
         self.params = params
         self.history = history
         self.registry = registry
-        self.rounds: list[Round] = []
+        # The alert that opened the incident starts its timeline, at the alert's own time.
+        self.rounds: list[Round] = alert_rounds(params.alert, history)
         self.queries: list[QueryRecord] = []
         self._latest: list[Result | None] = [None] * len(params.hypotheses)
         self._listeners: list[Listener] = []

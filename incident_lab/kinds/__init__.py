@@ -66,12 +66,22 @@ class DefaultHypothesis:
     params: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class AlertHypothesis:
+    """A kind's probe that re-tests an alert's own expression, given in parameter `param`."""
+
+    probe: str
+    param: str
+
+
 class TargetKind(ABC):
     """One kind of target. Subclasses set `name` and `description` and implement `parse`."""
 
     name: ClassVar[str]
     description: ClassVar[str]
     default_hypotheses: ClassVar[tuple[DefaultHypothesis, ...]] = ()
+    # The probe a routing file's `alert_expression: true` adds when an alert carries its expression.
+    alert_hypothesis: ClassVar[AlertHypothesis | None] = None
     # How to give a target of this kind its secret without writing it into a reference.
     secret_advice: ClassVar[str] = "give the reference through an env:VARIABLE reference"
     # Where the value of a target group (`shards=KIND:ref1,ref2`) splits: at a comma that

@@ -63,12 +63,30 @@ def plain(text: str) -> str:
 
 def header(investigation: Investigation) -> list[Output]:
     p = investigation.params
-    return [
-        Markdown(
-            f"# [{p.date}] {plain(p.incident)}\n\n**Severity:** {p.severity}  \n**Status:** {p.status}  \n"
-            f"**Commander:** {plain(p.commander) or '_unassigned_'}"
-        )
+    lines = [
+        f"**Severity:** {p.severity}",
+        f"**Status:** {p.status}",
+        f"**Commander:** {plain(p.commander) or '_unassigned_'}",
     ]
+    if p.service:
+        lines.append(f"**Service:** {plain(p.service)}")
+    if p.alert:
+        fired = p.alert.get("fired_at", "")[:19].replace("T", " ")
+        source = plain(p.alert.get("source", "an alert"))
+        resolved = p.alert.get("resolved_at", "")[:19].replace("T", " ")
+        lines.append(
+            f"**Alert:** {plain(p.alert.get('status', ''))} ({source}), first fired `{fired} UTC`"
+            + (f", resolved `{resolved} UTC`" if resolved else "")
+        )
+    shown: list[Output] = [Markdown(f"# [{p.date}] {plain(p.incident)}\n\n" + "  \n".join(lines))]
+    if p.links:
+        # HTML rather than Markdown: a URL's own parentheses and brackets cannot break the link.
+        anchors = " · ".join(
+            f'<a href="{escape(url)}" rel="noopener noreferrer">{escape(label)}</a>'
+            for label, url in p.links.items()
+        )
+        shown.append(Html(f'<p class="incident-links"><strong>Links:</strong> {anchors}</p>'))
+    return shown
 
 
 def summary(investigation: Investigation) -> list[Output]:

@@ -35,6 +35,7 @@ LAYERS = {
     "incident_lab.watch": 6,
     "incident_lab.demo": 6,
     "incident_lab.cli": 6,
+    "incident_lab.listen": 6,
     "incident_lab.testing": 6,
 }
 LAYER_NAMES = ["model", "kinds", "catalogue", "investigation", "rendering", "archive", "application"]

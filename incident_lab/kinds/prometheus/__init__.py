@@ -11,7 +11,7 @@ with `--hypothesis`, `-f params.yaml` or the notebook.
 from __future__ import annotations
 
 from incident_lab.charts import Chart
-from incident_lab.kinds import TargetKind
+from incident_lab.kinds import AlertHypothesis, TargetKind
 from incident_lab.kinds.prometheus.charts import window_chart
 from incident_lab.kinds.prometheus.session import PrometheusSession, PrometheusTarget
 from incident_lab.result import Result
@@ -24,6 +24,8 @@ class PrometheusKind(TargetKind):
     description = (
         "a Prometheus-compatible HTTP API: its base URL, then token=env:VAR or user=… password=env:VAR"
     )
+
+    alert_hypothesis = AlertHypothesis("prometheus.alert_expression", "expression")
 
     def parse(self, reference: str) -> PrometheusTarget:
         return PrometheusTarget.parse(reference)
