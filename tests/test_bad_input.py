@@ -72,11 +72,17 @@ def test_parameters_out_of_bounds_are_refused_before_anything_connects(cli, prob
     ("target", "message"),
     [
         ("postgres", "must look like NAME=VALUE"),
-        ("postgres=postgresql://app@db:abc/shop", "port 'abc' is not a port number"),
-        ("postgres=host=db port=99999", "port '99999' is not a port number"),
-        ("postgres=dbname=shop", "names no server"),
-        ("http=http://shop.example.com/health check", "whitespace or control characters"),
-        ("http=http://shop.example.com/\r\nX-Injected: 1", "whitespace or control characters"),
+        (
+            "postgres=postgresql://app@db:abc/shop",
+            "target postgres ('postgresql://app@db:abc/shop'): malformed PostgreSQL target: port 'abc'",
+        ),
+        ("postgres=host=db port=99999", "target postgres ('host=db port=99999'): malformed"),
+        ("postgres=dbname=shop", "target postgres ('dbname=shop'): PostgreSQL target names no server"),
+        (
+            "http=http://shop.example.com/health check",
+            "target http ('http://shop.example.com/health check'): URL contains whitespace",
+        ),
+        ("http=http://shop.example.com/\r\nX-Injected: 1", "target http ('http://shop.example.com/\\r\\n"),
         ("primary=postgres:", "empty reference"),
     ],
 )
