@@ -163,19 +163,19 @@ SHOWN_REFERENCE_CHARACTERS = 60
 
 
 def redacted_reference(reference: str) -> str:
-    """A reference as an error may show it, however malformed: every credential-shaped part
-    masked, cut to `SHOWN_REFERENCE_CHARACTERS`."""
-    masked = _BARE_USERINFO.sub(r"\g<keep>" + MASK, _SECRET_WORD.sub(r"\g<keep>" + MASK, scrub(reference)))
-    if len(masked) > SHOWN_REFERENCE_CHARACTERS:
-        return masked[: SHOWN_REFERENCE_CHARACTERS - 1] + "…"
-    return masked
+    """A reference as it may be shown or stored, however malformed or of whatever kind:
+    every credential-shaped part masked."""
+    return _BARE_USERINFO.sub(r"\g<keep>" + MASK, _SECRET_WORD.sub(r"\g<keep>" + MASK, scrub(reference)))
 
 
 def target_description(name: str, reference: str) -> str:
-    """`target NAME ('REFERENCE')`, the reference redacted and quoted (its control characters
-    escaped, so the error stays one line); without a name, the reference alone."""
-    shown = repr(redacted_reference(reference))
-    return f"target {name} ({shown})" if name else f"target {shown}"
+    """`target NAME ('REFERENCE')`, the reference redacted, cut to `SHOWN_REFERENCE_CHARACTERS`
+    and quoted (its control characters escaped, so an error stays one line); without a name,
+    the reference alone."""
+    masked = redacted_reference(reference)
+    if len(masked) > SHOWN_REFERENCE_CHARACTERS:
+        masked = masked[: SHOWN_REFERENCE_CHARACTERS - 1] + "…"
+    return f"target {name} ({masked!r})" if name else f"target {masked!r}"
 
 
 def environment_reference(reference: str) -> str:

@@ -166,3 +166,22 @@ def test_a_long_reference_is_shown_cut():
     with pytest.raises(TargetError) as error:
         default_registry().kind("http").target("ftp://" + "x" * 200, "cdn")
     assert "x" * 53 + "…'" in str(error.value) and "x" * 60 not in str(error.value)
+
+
+def test_an_unused_target_of_any_kind_is_stored_without_its_secret():
+    from incident_lab.archive.execute import prepare
+
+    unused = {
+        "prom_token": "prometheus:http://prom.internal:9090 token=Pw-Unit-71",
+        "prom_basic": "prometheus:http://prom.internal user=me password=Pw-Unit-72",
+        "bouncer": "pgbouncer:app:Pw-Unit-73@db",
+        "replica": "postgres:postgresql://app:Pw-Unit-74@replica/shop",
+        "agent": "llm:openai@https://gw.example/v1?api_key=Pw-Unit-75",
+        "cdn": "http:https://cdn.example.com/a.js?sig=Pw-Unit-76",
+    }
+    prepared = prepare(
+        {"incident": "x", "severity": "Low", "hypotheses": ["postgres.lock_contention"], "targets": unused}
+    )
+    assert "Pw-Unit" not in repr(prepared.params) and prepared.secrets == {}
+    assert set(prepared.withheld) == set(unused)
+    assert prepared.params.targets["prom_token"] == "prometheus:http://prom.internal:9090 token=***"
