@@ -77,7 +77,7 @@ def prepare(values: Mapping[str, Any], registry: Registry | None = None) -> Prep
         spec = target_spec(name, written, chosen.kind_names)
         kind = chosen.kind(spec.kind) if spec.kind else None
         if name not in used or kind is None:  # it need not work: only its secret must go
-            safe_targets[name] = redacted_reference(written)
+            safe_targets[name] = replace(spec, reference=redacted_reference(spec.reference)).written
             if safe_targets[name] != written:
                 withheld[name] = "no hypothesis uses it; the secret in its reference was removed"
             continue

@@ -180,8 +180,15 @@ def test_an_unused_target_of_any_kind_is_stored_without_its_secret():
         "cdn": "http:https://cdn.example.com/a.js?sig=Pw-Unit-76",
     }
     prepared = prepare(
-        {"incident": "x", "severity": "Low", "hypotheses": ["postgres.lock_contention"], "targets": unused}
+        {
+            "incident": "x",
+            "severity": "Low",
+            "hypotheses": [{"probe": "postgres.lock_contention", "target": "primary"}],
+            "targets": {"primary": "postgres:service=shop", **unused},
+        }
     )
     assert "Pw-Unit" not in repr(prepared.params) and prepared.secrets == {}
     assert set(prepared.withheld) == set(unused)
     assert prepared.params.targets["prom_token"] == "prometheus:http://prom.internal:9090 token=***"
+    assert prepared.params.targets["agent"] == "llm:openai@https://gw.example/v1?api_key=***"
+    assert prepared.params.targets["bouncer"] == "pgbouncer:app:***@db"
