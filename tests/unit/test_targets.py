@@ -192,3 +192,14 @@ def test_an_unused_target_of_any_kind_is_stored_without_its_secret():
     assert prepared.params.targets["prom_token"] == "prometheus:http://prom.internal:9090 token=***"
     assert prepared.params.targets["agent"] == "llm:openai@https://gw.example/v1?api_key=***"
     assert prepared.params.targets["bouncer"] == "pgbouncer:app:***@db"
+
+
+def test_a_used_prometheus_target_reaches_the_kernel_with_its_variable_names(monkeypatch):
+    from incident_lab.archive.execute import prepare
+
+    monkeypatch.setenv("UNIT_PROM_PASSWORD", "Pw-Unit-81")
+    basic = "prometheus:https://prom.example user=oncall password=env:UNIT_PROM_PASSWORD"
+    hypothesis = {"probe": "prometheus.threshold", "target": "prom", "params": {"query": "up"}}
+    values = {"incident": "x", "severity": "Low", "targets": {"prom": basic}, "hypotheses": [hypothesis]}
+    prepared = prepare(values)
+    assert prepared.params.targets == {"prom": basic} and prepared.secrets == {}
