@@ -357,7 +357,6 @@ def postgres_placements(request: pytest.FixtureRequest, port: int) -> Placements
             "query": f"postgres:{bare}?password={quote(password)}",
             "conninfo": f"postgres:{make_conninfo(conninfo, password=password)}",
             "fromenv": "postgres:env:INCIDENT_LAB_TEST_SECRET_DSN",
-            "pgpassword": f"postgres:{conninfo}",
             "down": f"postgres:{unreachable(database, port).replace(quote(password), fake[0])}",
             "unused_uri": f"postgres:postgresql://app:{fake[1]}@replica.internal/shop",
             "unused_conninfo": f"postgres:host=db password={fake[2]} dbname=shop",
@@ -367,15 +366,15 @@ def postgres_placements(request: pytest.FixtureRequest, port: int) -> Placements
             "query": False,
             "conninfo": False,
             "fromenv": False,
-            "pgpassword": False,
             "down": None,
         },
         secrets=[password, *fake],
-        environment={"INCIDENT_LAB_TEST_SECRET_DSN": database, "PGPASSWORD": password},
+        environment={"INCIDENT_LAB_TEST_SECRET_DSN": database},
         probed=[
             (database, {}, False),
             (f"postgres={bare}?password={quote(password)}", {}, False),
             ("postgres=env:INCIDENT_LAB_TEST_SECRET_DSN", {}, False),
+            (f"postgres={conninfo}", {"PGPASSWORD": password}, False),
             (f"postgres={conninfo}", {"PGPASSFILE": str(pgpass), "PGPASSWORD": None}, False),
             (unreachable(database, port).replace(quote(password), fake[0]), {}, None),
         ],
@@ -397,17 +396,16 @@ def pgbouncer_placements(request: pytest.FixtureRequest, port: int) -> Placement
             "uri": f"pgbouncer:{console}",
             "conninfo": f"pgbouncer:{make_conninfo(conninfo, password=password)}",
             "fromenv": "pgbouncer:env:INCIDENT_LAB_TEST_SECRET_DSN",
-            "pgpassword": f"pgbouncer:{conninfo}",
             "down": f"pgbouncer:{unreachable(console, port).replace(quote(password), fake[0])}",
             "unused": f"pgbouncer:postgresql://stats:{fake[1]}@bouncer.internal/pgbouncer",
         },
-        used={"uri": False, "conninfo": False, "fromenv": False, "pgpassword": False, "down": None},
+        used={"uri": False, "conninfo": False, "fromenv": False, "down": None},
         secrets=[password, bouncer.admin_password, *fake],
-        environment={"INCIDENT_LAB_TEST_SECRET_DSN": console, "PGPASSWORD": password},
+        environment={"INCIDENT_LAB_TEST_SECRET_DSN": console},
         probed=[
             (f"pgbouncer={console}", {}, False),
             ("pgbouncer=env:INCIDENT_LAB_TEST_SECRET_DSN", {}, False),
-            (f"pgbouncer={conninfo}", {}, False),
+            (f"pgbouncer={conninfo}", {"PGPASSWORD": password}, False),
             (f"pgbouncer={unreachable(console, port).replace(quote(password), fake[0])}", {}, None),
         ],
         refused=[f"pgbouncer=stats:{fake[2]}@127.0.0.1/pgbouncer"],
@@ -542,7 +540,9 @@ def test_every_placement_of_every_kinds_secret_stays_out_of_every_file_and_outpu
             }
         )
     )
-    environment = {**os.environ, **placed.environment}
+    # No PGPASSWORD or .pgpass from outside: each password must come from its own placement.
+    outside = {name: value for name, value in os.environ.items() if name not in ("PGPASSWORD", "PGPASSFILE")}
+    environment = {**outside, "PGPASSFILE": str(tmp_path / "no-pgpass"), **placed.environment}
     shown = [cli("run", "-f", str(params), "--archive", str(archive), env=environment)]
     shown.append(cli("new", "-f", str(params), "--archive", str(archive), env=environment))
     assert [s.returncode for s in shown] == [0, 0], [s.stderr for s in shown]
