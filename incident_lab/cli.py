@@ -123,7 +123,8 @@ def command_probe(args: argparse.Namespace) -> int:
     params = chosen.bind(given)
     kind = registry.kind(chosen.target_kind)
     named = [
-        (name, kind.target(reference)) for name, reference in probe_targets(args.target, kind.name, registry)
+        (name, kind.target(reference, name))
+        for name, reference in probe_targets(args.target, kind.name, registry)
     ]
     results = run_fleet(chosen, named, params, concurrency=args.concurrency)
     if args.json:  # one object per line, as ASCII: no database's control character reaches a terminal raw

@@ -3,16 +3,22 @@ every unusable environment one line and exit 1, never a traceback; nothing archi
 lost or overwritten; no secret in any placement reaches any file or output; nothing a
 database says reaches the terminal raw; and archived evidence can be verified."""
 
+import base64
 import concurrent.futures
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+import yaml
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from incident_lab import scenarios
 
@@ -72,11 +78,17 @@ def test_parameters_out_of_bounds_are_refused_before_anything_connects(cli, prob
     ("target", "message"),
     [
         ("postgres", "must look like NAME=VALUE"),
-        ("postgres=postgresql://app@db:abc/shop", "port 'abc' is not a port number"),
-        ("postgres=host=db port=99999", "port '99999' is not a port number"),
-        ("postgres=dbname=shop", "names no server"),
-        ("http=http://shop.example.com/health check", "whitespace or control characters"),
-        ("http=http://shop.example.com/\r\nX-Injected: 1", "whitespace or control characters"),
+        (
+            "postgres=postgresql://app@db:abc/shop",
+            "target postgres ('postgresql://app@db:abc/shop'): malformed PostgreSQL target: port 'abc'",
+        ),
+        ("postgres=host=db port=99999", "target postgres ('host=db port=99999'): malformed"),
+        ("postgres=dbname=shop", "target postgres ('dbname=shop'): PostgreSQL target names no server"),
+        (
+            "http=http://shop.example.com/health check",
+            "target http ('http://shop.example.com/health check'): URL contains whitespace",
+        ),
+        ("http=http://shop.example.com/\r\nX-Injected: 1", "target http ('http://shop.example.com/\\r\\n"),
         ("primary=postgres:", "empty reference"),
     ],
 )
@@ -302,6 +314,267 @@ def test_no_secret_in_any_placement_reaches_any_file_or_output(
     assert len(files) >= 10 and leaks == []
     results = json.loads(next(archive.rglob("results.json")).read_text())["results"]
     assert [r["verdict"] for r in results] == [False, False, False]  # every secret still reached its kernel
+
+
+@dataclass
+class Placements:
+    """Every way a kind's targets can carry a secret, for one run (`-f params.yaml`, targets
+    used and unused), one `probe` per placement (`--target` on the command line) and the
+    references that must be refused; and the secrets, none of which may show anywhere."""
+
+    probe: str
+    params: list[str]  # the probe's parameters, NAME=VALUE
+    targets: dict[str, str]  # name: value, as written in params.yaml
+    used: dict[str, bool | None]  # target name: the verdict that shows its secret reached it
+    secrets: list[str]
+    environment: dict[str, str] = field(default_factory=dict)
+    # One `probe` run each: the `--target` value, changes to the environment (None: unset), and
+    # the verdict that shows the secret reached the target (None: inconclusive, as unreachable)
+    probed: list[tuple[str, dict[str, str | None], bool | None]] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # `--target` values that are usage errors
+
+
+def unreachable(url: str, port: int) -> str:
+    """The same reference pointing at a port nothing listens on."""
+    return re.sub(r"127\.0\.0\.1:\d+", f"127.0.0.1:{port}", url, count=1)
+
+
+def postgres_placements(request: pytest.FixtureRequest, port: int) -> Placements:
+    database = request.getfixturevalue("database")
+    parts = conninfo_to_dict(database)
+    password = str(parts.pop("password"))
+    conninfo = make_conninfo("", **parts)
+    bare = database.replace(f":{quote(password)}@", "@")
+    fake = ["PgUnreachableSecret1", "PgUnusedSecret2", "PgUnusedSecret3", "PgRefusedSecret4"]
+    pgpass = Path(request.getfixturevalue("tmp_path")) / "pgpass"
+    pgpass.write_text(f"127.0.0.1:{parts['port']}:*:{parts['user']}:{password}\n")
+    pgpass.chmod(0o600)
+    return Placements(
+        probe=LOCK,
+        params=[],
+        targets={
+            "uri": f"postgres:{database}",
+            "query": f"postgres:{bare}?password={quote(password)}",
+            "conninfo": f"postgres:{make_conninfo(conninfo, password=password)}",
+            "fromenv": "postgres:env:INCIDENT_LAB_TEST_SECRET_DSN",
+            "down": f"postgres:{unreachable(database, port).replace(quote(password), fake[0])}",
+            "unused_uri": f"postgres:postgresql://app:{fake[1]}@replica.internal/shop",
+            "unused_conninfo": f"postgres:host=db password={fake[2]} dbname=shop",
+        },
+        used={
+            "uri": False,
+            "query": False,
+            "conninfo": False,
+            "fromenv": False,
+            "down": None,
+        },
+        secrets=[password, *fake],
+        environment={"INCIDENT_LAB_TEST_SECRET_DSN": database},
+        probed=[
+            (database, {}, False),
+            (f"postgres={bare}?password={quote(password)}", {}, False),
+            ("postgres=env:INCIDENT_LAB_TEST_SECRET_DSN", {}, False),
+            (f"postgres={conninfo}", {"PGPASSWORD": password}, False),
+            (f"postgres={conninfo}", {"PGPASSFILE": str(pgpass), "PGPASSWORD": None}, False),
+            (unreachable(database, port).replace(quote(password), fake[0]), {}, None),
+        ],
+        refused=[f"postgres=app:{fake[3]}@127.0.0.1/shop", f"postgres=host=db port=x password={fake[3]}"],
+    )
+
+
+def pgbouncer_placements(request: pytest.FixtureRequest, port: int) -> Placements:
+    bouncer = request.getfixturevalue("pgbouncer")
+    console = bouncer.console_dsn()
+    parts = conninfo_to_dict(console)
+    password = str(parts.pop("password"))
+    conninfo = make_conninfo("", **parts)
+    fake = ["BouncerUnreachable1", "BouncerUnused2", "BouncerRefused3"]
+    return Placements(
+        probe="pgbouncer.pool_saturation",
+        params=[],
+        targets={
+            "uri": f"pgbouncer:{console}",
+            "conninfo": f"pgbouncer:{make_conninfo(conninfo, password=password)}",
+            "fromenv": "pgbouncer:env:INCIDENT_LAB_TEST_SECRET_DSN",
+            "down": f"pgbouncer:{unreachable(console, port).replace(quote(password), fake[0])}",
+            "unused": f"pgbouncer:postgresql://stats:{fake[1]}@bouncer.internal/pgbouncer",
+        },
+        used={"uri": False, "conninfo": False, "fromenv": False, "down": None},
+        secrets=[password, bouncer.admin_password, *fake],
+        environment={"INCIDENT_LAB_TEST_SECRET_DSN": console},
+        probed=[
+            (f"pgbouncer={console}", {}, False),
+            ("pgbouncer=env:INCIDENT_LAB_TEST_SECRET_DSN", {}, False),
+            (f"pgbouncer={conninfo}", {"PGPASSWORD": password}, False),
+            (f"pgbouncer={unreachable(console, port).replace(quote(password), fake[0])}", {}, None),
+        ],
+        refused=[f"pgbouncer=stats:{fake[2]}@127.0.0.1/pgbouncer"],
+    )
+
+
+def http_placements(request: pytest.FixtureRequest, port: int) -> Placements:
+    root = request.getfixturevalue("provider_standin").root
+    fake = [f"HttpSecret{n}" for n in range(9)]
+    return Placements(
+        probe="http.error_rate",
+        params=["requests=2"],
+        targets={
+            "token": f"http:{root}/http/ok?token={fake[0]}",
+            "api_key": f"http:{root}/http/ok?api_key={fake[1]}&page=1",
+            "fromenv": "http:env:INCIDENT_LAB_TEST_SECRET_URL",
+            "down": f"http:{unreachable(root, port)}/http/ok?access_token={fake[3]}",
+            "unused_sig": f"http:https://cdn.example.com/a.js?api_key={fake[4]}&sig={fake[5]}",
+            "unused_s3": f"http:https://b.s3.amazonaws.com/x?X-Amz-Signature={fake[6]}&X-Amz-Credential=AKIA{fake[6]}",
+        },
+        used={"token": False, "api_key": False, "fromenv": False, "down": None},
+        secrets=fake,
+        environment={"INCIDENT_LAB_TEST_SECRET_URL": f"{root}/http/ok?signature={fake[2]}"},
+        probed=[
+            (f"http={root}/http/ok?key={fake[7]}", {}, False),
+            ("http=env:INCIDENT_LAB_TEST_SECRET_URL", {}, False),
+            (f"http={unreachable(root, port)}/?token={fake[3]}", {}, None),
+        ],
+        refused=[
+            f"http=http://user:{fake[8]}@127.0.0.1/",
+            f"http=http://127.0.0.1/a b?token={fake[8]}",
+            f"http=ftp://127.0.0.1/?sig={fake[8]}",
+        ],
+    )
+
+
+def llm_placements(request: pytest.FixtureRequest, port: int) -> Placements:
+    standin = request.getfixturevalue("provider_standin")
+    reference = standin.reference("openai-headroom")
+    key, admin, fake = "sk-LlmKeySecret0000AA", "LlmAdminSecret11", [f"LlmSecret{n}" for n in range(4)]
+    return Placements(
+        probe="llm.token_quota",
+        params=[],
+        targets={
+            "agent": f"llm:{reference}",
+            "down": f"llm:{unreachable(reference, port)}",
+            "unused": f"llm:openai@https://gw.example/v1?api_key={fake[0]}",
+        },
+        used={"agent": False, "down": None},
+        secrets=[key, admin, *fake],
+        environment={"OPENAI_API_KEY": key, "OPENAI_ADMIN_KEY": admin, "ANTHROPIC_API_KEY": fake[1]},
+        probed=[(f"llm={reference}", {}, False), (f"llm={unreachable(reference, port)}", {}, None)],
+        refused=[
+            f"llm=openai@{standin.url('openai-headroom')}?api_key={fake[2]}",
+            f"llm={standin.root.replace('://', f'://me:{fake[3]}@')}/v1",
+        ],
+    )
+
+
+def prometheus_placements(request: pytest.FixtureRequest, port: int) -> Placements:
+    from conftest import incident_history
+
+    history, *_ = incident_history(time.time())
+    password, token, fake = PROM_PASSWORD, "PromTokenSecret1", [f"PromSecret{n}" for n in range(5)]
+    pair = base64.b64encode(f"oncall:{password}".encode()).decode()
+    server = request.getfixturevalue("prometheus_server")(
+        history=history,
+        web_config=f"basic_auth_users:\n  oncall: {PROM_PASSWORD_HASH}\n",
+        ready_headers={"Authorization": f"Basic {pair}"},
+    )
+    basic = f"{server.url} user=oncall password=env:INCIDENT_LAB_TEST_PROM_PASSWORD"
+    bearer = f"{server.url} token=env:INCIDENT_LAB_TEST_PROM_TOKEN"
+    return Placements(
+        probe="prometheus.threshold",
+        params=['query=http_requests_error_ratio{service="checkout"}', "above=0.1"],
+        targets={
+            "basic": f"prometheus:{basic}",
+            "bearer": f"prometheus:{bearer}",  # refused by this server: sent all the same
+            "down": f"prometheus:{unreachable(bearer, port)}",
+            "unused_token": f"prometheus:http://prom.internal:9090 token={fake[0]}",
+            "unused_basic": f"prometheus:http://prom.internal:9090 user=me password={fake[1]}",
+        },
+        used={"basic": True, "bearer": None, "down": None},
+        secrets=[password, pair, token, *fake],
+        environment={
+            "INCIDENT_LAB_TEST_PROM_PASSWORD": password,
+            "INCIDENT_LAB_TEST_PROM_TOKEN": token,
+        },
+        probed=[
+            (f"prometheus={basic}", {}, True),
+            (f"prometheus={bearer}", {}, None),
+            (f"prometheus={unreachable(bearer, port)}", {}, None),
+        ],
+        refused=[
+            f"prometheus={server.url} token={fake[2]}",
+            f"prometheus={server.url} user=oncall password={fake[3]}",
+            f"prometheus={server.url}/?token={fake[4]}",
+        ],
+    )
+
+
+PLACEMENTS = {
+    "postgres": postgres_placements,
+    "pgbouncer": pgbouncer_placements,
+    "http": http_placements,
+    "llm": llm_placements,
+    "prometheus": prometheus_placements,
+}
+# A basic-auth password and its bcrypt hash, for Prometheus's web config (as in test_prometheus_probes).
+PROM_PASSWORD = "canary-basic-pw-3141"
+PROM_PASSWORD_HASH = "$2b$12$bgI5u6q0cMKWFjKk.WeQfuOV62MMIXCPA5oGEHA9jq5iP8M0DZBbK"
+
+
+@pytest.mark.parametrize("kind", sorted(PLACEMENTS))
+def test_every_placement_of_every_kinds_secret_stays_out_of_every_file_and_output(
+    cli, request, tmp_path, free_port, kind
+):
+    placed = PLACEMENTS[kind](request, free_port)
+    archive = tmp_path / "archive"
+    params = tmp_path / "params.yaml"
+    used = [
+        {"probe": placed.probe, "target": name, "params": dict(p.split("=", 1) for p in placed.params)}
+        for name in placed.used
+    ]
+    params.write_text(
+        yaml.safe_dump(
+            {
+                "incident": f"Secrets of {kind}",
+                "severity": "Low",
+                "targets": placed.targets,
+                "hypotheses": used,
+            }
+        )
+    )
+    # No PGPASSWORD or .pgpass from outside: each password must come from its own placement.
+    outside = {name: value for name, value in os.environ.items() if name not in ("PGPASSWORD", "PGPASSFILE")}
+    environment = {**outside, "PGPASSFILE": str(tmp_path / "no-pgpass"), **placed.environment}
+    shown = [cli("run", "-f", str(params), "--archive", str(archive), env=environment)]
+    shown.append(cli("new", "-f", str(params), "--archive", str(archive), env=environment))
+    assert [s.returncode for s in shown] == [0, 0], [s.stderr for s in shown]
+    for target, changes, verdict in placed.probed:
+        changed = {name: value for name, value in {**environment, **changes}.items() if value is not None}
+        args = [
+            "probe",
+            placed.probe,
+            "--target",
+            target,
+            *[a for p in placed.params for a in ("--param", p)],
+        ]
+        text, as_json = cli(*args, "--show-test", env=changed), cli(*args, "--json", env=changed)
+        assert text.returncode == as_json.returncode == 0 and "Traceback" not in text.stderr, text.stderr
+        result = json.loads(as_json.stdout.splitlines()[-1])
+        assert result["verdict"] is verdict, (target, result["summary"])  # the secret reached it, or not
+        shown += [text, as_json]
+    for target in placed.refused:
+        refused = cli("probe", placed.probe, "--target", target, env=environment)
+        assert "target " in one_line(refused, 2)
+        shown.append(refused)
+    outputs = "".join(s.stdout + s.stderr for s in shown)
+    files = [p for p in archive.rglob("*") if p.is_file()]
+    assert len(files) >= 10
+    leaks = [(secret, "output") for secret in placed.secrets if secret in outputs]
+    leaks += [
+        (secret, str(p)) for p in files for secret in placed.secrets if secret.encode() in p.read_bytes()
+    ]
+    assert leaks == []
+    results = json.loads(next(archive.rglob("results.json")).read_text())["results"]
+    verdicts = {r["target_name"]: r["verdict"] for r in results}
+    assert verdicts == placed.used, [(r["target_name"], r["summary"]) for r in results]
 
 
 # Signals

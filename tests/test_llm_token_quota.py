@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from incident_lab import Result, TargetError, run
+from incident_lab.kinds.llm.otel import MAX_EXPORT_BYTES
 from incident_lab.kinds.llm.providers import LlmTarget
 from incident_lab.kinds.llm.ratelimits import ERROR_KINDS, parse_go_duration
 from incident_lab.verdict import Verdict
@@ -392,3 +393,57 @@ def test_cli_prints_exactly_one_json_object_and_no_key(provider_standin):
     )
     assert json.loads(headroom.stdout)["verdict"] is False
     assert_no_key(headroom.stdout, headroom.stderr)
+
+
+def padded_to(path: Path, line: str, size: int) -> str:
+    """A one-line export of `size` bytes: `line`, then spaces, which every reader skips."""
+    path.write_text(line + " " * (size - len(line) - 1) + "\n")
+    assert path.stat().st_size == size
+    return str(path)
+
+
+HEADROOM = {
+    "status": 200,
+    "headers": {"x-ratelimit-limit-tokens": "30000", "x-ratelimit-remaining-tokens": "27000"},
+}
+SPANS = {
+    "resourceSpans": [
+        {
+            "scopeSpans": [
+                {
+                    "spans": [
+                        {
+                            "name": "chat",
+                            "attributes": [
+                                {"key": "gen_ai.provider.name", "value": {"stringValue": "openai"}},
+                                {"key": "http.response.status_code", "value": {"intValue": "429"}},
+                            ],
+                        }
+                    ]
+                }
+            ]
+        }
+    ]
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "document"), [("agent.jsonl", HEADROOM), ("agent.csv", None), ("spans.json", SPANS)]
+)
+def test_an_export_above_the_limit_is_refused_whole_and_one_at_it_is_read(
+    monkeypatch, tmp_path, name, document
+):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # the export alone: no request is made
+    monkeypatch.delenv("OPENAI_ADMIN_KEY", raising=False)
+    line = json.dumps(document) if document else 'status,headers,body\n200,"{}",{}\n'
+    if document:  # a CSV's padding would be one field, over the csv module's own limit
+        at_limit = padded_to(tmp_path / name, line, MAX_EXPORT_BYTES)
+        read = run("llm.token_quota", "openai", {"export_path": at_limit})
+        assert read.table("sources").rows[0][:2] == ("export", True), read.summary
+    over = padded_to(tmp_path / f"over-{name}", line, MAX_EXPORT_BYTES + 1)
+    refused = run("llm.token_quota", "openai", {"export_path": over})
+    assert refused.verdict is Verdict.INCONCLUSIVE
+    assert refused.summary == (
+        f"Not read: the export {over} is larger than 64 MiB, the most an export may be: "
+        "export only the agent's calls around the incident."
+    )

@@ -32,7 +32,7 @@ from incident_lab.investigation.history import IncidentHistory, Round
 from incident_lab.investigation.matching import match_patterns
 from incident_lab.investigation.notebook_format import CHART_METADATA, Recorded, read_results
 from incident_lab.investigation.params import InvestigationParams, resolve
-from incident_lab.kinds import SECRETS_VARIABLE, target_spec
+from incident_lab.kinds import SECRETS_VARIABLE, redacted_reference, target_spec
 from incident_lab.redaction import scrub, scrub_value
 from incident_lab.registry import Registry
 from incident_lab.render.patterns import CATALOGUE_FILE, catalogue_markdown
@@ -78,7 +78,7 @@ def prepare(values: Mapping[str, Any], registry: Registry | None = None) -> Prep
         spec = target_spec(name, written, chosen.kind_names)
         kind = chosen.kind(spec.kind) if spec.kind else None
         if name not in used or kind is None:  # it need not work: only its secret must go
-            safe_targets[name] = scrub(written)
+            safe_targets[name] = replace(spec, reference=redacted_reference(spec.reference)).written
             if safe_targets[name] != written:
                 withheld[name] = "no hypothesis uses it; the secret in its reference was removed"
             continue

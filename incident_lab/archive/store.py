@@ -46,6 +46,9 @@ CLAIMS = ".claims"
 INDEX = ".index.json"
 INDEX_VERSION = 2
 DAMAGED = "damaged"
+# A run's results.json is a few MB even with a Prometheus window of 1,000 series; one far
+# larger was not written by a run, and reading it whole could exhaust memory.
+MAX_RUN_JSON_BYTES = 256 * 1024 * 1024
 MIN_FREE_BYTES = 1024 * 1024  # a run with charts and its report takes about 1 MB
 # A folder's timestamp ticks coarsely: a run added within the same tick as the one
 # recorded would go unseen, so a folder changed this recently is read again next time.
@@ -326,6 +329,8 @@ def _read_json(path: str | Path) -> tuple[dict[str, Any], str | None]:
     try:
         # Plain strings and bytes: Path objects and a text wrapper cost more than the read.
         with open(path, "rb") as handle:
+            if os.fstat(handle.fileno()).st_size > MAX_RUN_JSON_BYTES:
+                return {}, f"{name} is larger than {MAX_RUN_JSON_BYTES // 2**20} MiB, more than a run writes"
             data = json.loads(handle.read())
     except FileNotFoundError:
         return {}, f"{name} is missing (the run is incomplete)"

@@ -356,7 +356,7 @@ def _complete_one(
     if spec.kind and spec.kind != kind:
         raise TargetError(f"hypothesis {probe.id} needs a {kind} target, but target {name} is {spec.kind}")
     targets[name] = replace(spec, kind=kind)
-    registry.kind(kind).target(spec.reference)
+    registry.kind(kind).target(spec.reference, name)
     return Hypothesis(hypothesis.title or probe.hypothesis, probe.id, explicit, name, hypothesis.symptom)
 
 

@@ -106,7 +106,7 @@ class Investigation:
 
     def _target(self, name: str, kind: str) -> Target:
         spec = target_spec(name, self.params.targets[name], self.registry.kind_names)
-        return self.registry.kind(kind).target(spec.reference)
+        return self.registry.kind(kind).target(spec.reference, name)
 
     def _target_slot(self, name: str) -> threading.BoundedSemaphore:
         with self._lock:
@@ -248,7 +248,7 @@ class Investigation:
         if not spec.kind:
             raise UsageError(f"target {target} has no known kind: name it {target}=KIND:REFERENCE")
         kind = self.registry.kind(spec.kind)
-        opened = kind.target(spec.reference)
+        opened = kind.target(spec.reference, target)
         started, clock = utc_now(), time.monotonic()
         tried = attempt(
             opened, None, QUERY_BUDGET_SECONDS, lambda s: kind.query(s, statement, params, max_rows)

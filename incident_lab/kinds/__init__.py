@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from incident_lab.exceptions import TargetError, UsageError
-from incident_lab.redaction import scrub
+from incident_lab.redaction import MASK, SECRET_QUERY_NAMES, scrub
 
 if TYPE_CHECKING:
     from incident_lab.charts import Chart
@@ -106,9 +106,14 @@ class TargetKind(ABC):
         `max_rows` of them, with the count of those left out."""
         raise UsageError(f"targets of kind {self.name} take no ad-hoc statements")
 
-    def target(self, reference: str) -> Target:
-        """The target a reference names, reading `env:NAME` from the environment first."""
-        return self.parse(environment_reference(reference))
+    def target(self, reference: str, name: str = "") -> Target:
+        """The target a reference names, reading `env:NAME` from the environment first. Every
+        reason it cannot be one names the target (`name`, when it has one) and its redacted
+        reference, here for every kind, so that no kind's `parse` need remember to."""
+        try:
+            return self.parse(environment_reference(reference))
+        except TargetError as error:
+            raise TargetError(f"{target_description(name, reference)}: {error}") from None
 
     def secret_free(self, reference: str) -> tuple[str, str | None]:
         """`split_secret`, except that an `env:` reference holds no secret to split."""
@@ -157,6 +162,30 @@ def split_assignment(text: str, what: str) -> tuple[str, str]:
     if not sep or not name.strip() or not value.strip():
         raise TargetError(f"{what} must look like NAME=VALUE, got {scrub(text)[:60]!r}")
     return name.strip(), value.strip()
+
+
+# What `scrub` does not know as a credential's shape but a malformed reference may hold: a
+# `NAME=VALUE` word whose name is a credential's (`token=…` after a Prometheus URL; an
+# `env:` value is a variable's name, kept), and `user:password@` without a scheme.
+_SECRET_WORD = re.compile(rf"(?P<keep>(?:^|[\s?&;])(?:{SECRET_QUERY_NAMES})\s*=\s*)(?!env:)[^\s&;#]+", re.I)
+_BARE_USERINFO = re.compile(r"(?P<keep>^[^\s:/@]*:)[^\s/@]+(?=@)")
+SHOWN_REFERENCE_CHARACTERS = 60
+
+
+def redacted_reference(reference: str) -> str:
+    """A reference as it may be shown or stored, however malformed or of whatever kind:
+    every credential-shaped part masked."""
+    return _BARE_USERINFO.sub(r"\g<keep>" + MASK, _SECRET_WORD.sub(r"\g<keep>" + MASK, scrub(reference)))
+
+
+def target_description(name: str, reference: str) -> str:
+    """`target NAME ('REFERENCE')`, the reference redacted, cut to `SHOWN_REFERENCE_CHARACTERS`
+    and quoted (its control characters escaped, so an error stays one line); without a name,
+    the reference alone."""
+    masked = redacted_reference(reference)
+    if len(masked) > SHOWN_REFERENCE_CHARACTERS:
+        masked = masked[: SHOWN_REFERENCE_CHARACTERS - 1] + "…"
+    return f"target {name} ({masked!r})" if name else f"target {masked!r}"
 
 
 def environment_reference(reference: str) -> str:

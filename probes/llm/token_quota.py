@@ -5,6 +5,7 @@ from typing import Annotated
 
 from incident_lab import Bounds, Finding, confirmed, inconclusive, probe, refuted
 from incident_lab.kinds.llm import charts
+from incident_lab.kinds.llm.otel import ExportTooLarge
 from incident_lab.kinds.llm.providers import LlmSession
 from incident_lab.kinds.llm.ratelimits import ALTERNATIVE_CAUSES, RATE_KINDS, QuotaEvidence
 
@@ -51,7 +52,10 @@ def token_quota(
     api = llm.api(provider, base_url, model, key_variable=key_variable, admin_key_variable=admin_key_variable)
     seen = QuotaEvidence(api.name, model or None, tokens_per_minute_limit, key_label=api.key_hint)
     if export_path:
-        seen.read_export(Path(export_path).expanduser())
+        try:
+            seen.read_export(Path(export_path).expanduser())
+        except ExportTooLarge as refused:  # the user pointed here: no verdict without it, none from a part
+            return inconclusive(f"Not read: {refused}.")
     if api.offers("usage") and api.has_admin_key:
         seen.read_usage(api.usage(usage_minutes))
     elif api.offers("usage"):

@@ -2,7 +2,7 @@
 
 import json
 
-from incident_lab.archive.store import load_history
+from incident_lab.archive.store import MAX_RUN_JSON_BYTES, load_history
 from incident_lab.cli import main
 from incident_lab.verdict import Verdict
 
@@ -61,3 +61,12 @@ def test_show_prints_a_schema_1_run(tmp_path, capsys):
     assert main(["show", "Checkout failing", "--archive", str(tmp_path)]) == 0
     shown = capsys.readouterr().out
     assert "Database lock contention" in shown and "True" in shown and "behind pid 4242" in shown
+
+
+def test_a_results_file_above_the_limit_is_a_damaged_run_not_read(tmp_path, capsys):
+    run = write_v1_run(tmp_path)
+    with (run / "results.json").open("r+b") as handle:
+        handle.truncate(MAX_RUN_JSON_BYTES + 1)  # sparse: nothing to write, and nothing may be read
+    assert load_history(run.parent).rounds == []
+    assert main(["show", "Checkout failing/run-001", "--archive", str(tmp_path)]) == 1  # as any damaged run
+    assert "results.json is larger than 256 MiB" in capsys.readouterr().err

@@ -446,3 +446,10 @@ def test_otlp_values_and_concatenated_documents():
         "ratio": 0.5,
     }
     assert [line for line, _ in otel.documents('{"a": 1}\n{\n  "b": 2\n}\n')] == [1, 2]
+
+
+def test_export_documents_are_found_with_the_line_each_starts_on():
+    from incident_lab.kinds.llm.otel import documents
+
+    text = '\n{"a": 1}\n\n  {"b":\n2} [3]\n\n\n"x"\n'
+    assert list(documents(text)) == [(2, {"a": 1}), (4, {"b": 2}), (5, [3]), (8, "x")]

@@ -118,3 +118,88 @@ def test_concurrency_is_a_bounded_whole_number():
 def test_a_malformed_reference_of_a_used_target_is_refused_naming_it():
     with pytest.raises(TargetError, match="http"):
         investigation({"shop": "http:ftp://shop.example.com"})
+
+
+# Kinds without default hypotheses: a hypothesis aimed at the target, so that it is parsed.
+AIMED_AT = {"prometheus": [{"probe": "prometheus.threshold", "target": "broken", "params": {"query": "up"}}]}
+
+
+@pytest.mark.parametrize(
+    ("kind", "reference", "shown", "reason"),
+    [
+        ("postgres", "postgresql://app@db:abc/shop", "'postgresql://app@db:abc/shop'", "port 'abc'"),
+        ("postgres", "host=db port=99999 password=Pw-Unit-77", "password=***", "port '99999' is not a port"),
+        ("postgres", "app:Pw-Unit-77@db", "'app:***@db'", "not a PostgreSQL URI, conninfo or service name"),
+        ("postgres", "dbname=shop", "'dbname=shop'", "names no server"),
+        ("postgres", "env:UNIT_UNSET_DSN", "'env:UNIT_UNSET_DSN'", "UNIT_UNSET_DSN is not set"),
+        ("pgbouncer", "host=db dbname=shop password=Pw-Unit-77", "password=***", "admin console"),
+        ("http", "http://shop.example.com/a b?token=Pw-Unit-77", "token=***", "whitespace or control"),
+        ("http", "ftp://shop.example.com/?sig=Pw-Unit-77", "sig=***", "must start with http://"),
+        ("llm", "nosuch", "'nosuch'", "unknown LLM provider"),
+        ("llm", "openai@https://gw.example/v1?api_key=Pw-Unit-77", "api_key=***", "no query or fragment"),
+        ("prometheus", "https://prom.example token=Pw-Unit-77", "token=***", "from the environment"),
+        ("prometheus", "https://prom.example/?x=1", "'https://prom.example/?x=1'", "no query or fragment"),
+    ],
+)
+def test_every_malformed_reference_is_refused_naming_the_target_and_its_redacted_reference(
+    kind, reference, shown, reason
+):
+    for refused in (
+        lambda: investigation({"broken": f"{kind}:{reference}"}, AIMED_AT.get(kind, ())),
+        lambda: default_registry().kind(kind).target(reference, "broken"),
+    ):
+        with pytest.raises(TargetError) as error:
+            refused()
+        said = str(error.value)
+        assert said.startswith("target broken ('") and shown in said and reason in said, said
+        assert "Pw-Unit-77" not in said and "\n" not in said
+
+
+def test_a_target_without_a_name_is_named_by_its_redacted_reference():
+    with pytest.raises(TargetError, match=r"^target 'http://x/\\r\\nX: 1': .*control characters"):
+        default_registry().kind("http").target("http://x/\r\nX: 1")
+    with pytest.raises(TargetError, match=r"^target 'postgresql://app:\*\*\*@db:0/shop': .*port '0'"):
+        default_registry().kind("postgres").target("postgresql://app:Pw-Unit-77@db:0/shop")
+
+
+def test_a_long_reference_is_shown_cut():
+    with pytest.raises(TargetError) as error:
+        default_registry().kind("http").target("ftp://" + "x" * 200, "cdn")
+    assert "x" * 53 + "…'" in str(error.value) and "x" * 60 not in str(error.value)
+
+
+def test_an_unused_target_of_any_kind_is_stored_without_its_secret():
+    from incident_lab.archive.execute import prepare
+
+    unused = {
+        "prom_token": "prometheus:http://prom.internal:9090 token=Pw-Unit-71",
+        "prom_basic": "prometheus:http://prom.internal user=me password=Pw-Unit-72",
+        "bouncer": "pgbouncer:app:Pw-Unit-73@db",
+        "replica": "postgres:postgresql://app:Pw-Unit-74@replica/shop",
+        "agent": "llm:openai@https://gw.example/v1?api_key=Pw-Unit-75",
+        "cdn": "http:https://cdn.example.com/a.js?sig=Pw-Unit-76",
+    }
+    prepared = prepare(
+        {
+            "incident": "x",
+            "severity": "Low",
+            "hypotheses": [{"probe": "postgres.lock_contention", "target": "primary"}],
+            "targets": {"primary": "postgres:service=shop", **unused},
+        }
+    )
+    assert "Pw-Unit" not in repr(prepared.params) and prepared.secrets == {}
+    assert set(prepared.withheld) == set(unused)
+    assert prepared.params.targets["prom_token"] == "prometheus:http://prom.internal:9090 token=***"
+    assert prepared.params.targets["agent"] == "llm:openai@https://gw.example/v1?api_key=***"
+    assert prepared.params.targets["bouncer"] == "pgbouncer:app:***@db"
+
+
+def test_a_used_prometheus_target_reaches_the_kernel_with_its_variable_names(monkeypatch):
+    from incident_lab.archive.execute import prepare
+
+    monkeypatch.setenv("UNIT_PROM_PASSWORD", "Pw-Unit-81")
+    basic = "prometheus:https://prom.example user=oncall password=env:UNIT_PROM_PASSWORD"
+    hypothesis = {"probe": "prometheus.threshold", "target": "prom", "params": {"query": "up"}}
+    values = {"incident": "x", "severity": "Low", "targets": {"prom": basic}, "hypotheses": [hypothesis]}
+    prepared = prepare(values)
+    assert prepared.params.targets == {"prom": basic} and prepared.secrets == {}

@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# An export of the agent's calls around the incident is far smaller; one above this is a
+# whole history, which cut short would hide the calls at its end (the incident's own).
 MAX_EXPORT_BYTES = 64 * 1024 * 1024
 # gen_ai.provider.name (and the older gen_ai.system) values, as incident_lab's provider names.
 PROVIDER_NAMES = {
@@ -75,6 +78,26 @@ class Span:
     started: dt.datetime | None
 
 
+NOT_BLANK = re.compile(r"\S")
+
+
+class ExportTooLarge(Exception):
+    """An export above `MAX_EXPORT_BYTES`: refused, never read in part."""
+
+
+def read_export_text(path: Path, **open_options: Any) -> str:
+    """The whole text of an export; `ExportTooLarge` naming the limit when it is above it
+    (the size read, not the one the file system claims: a pipe or /dev/zero claims 0)."""
+    with path.open(encoding="utf-8", **open_options) as handle:
+        text = handle.read(MAX_EXPORT_BYTES + 1)
+    if len(text) > MAX_EXPORT_BYTES:
+        raise ExportTooLarge(
+            f"the export {path} is larger than {MAX_EXPORT_BYTES // 2**20} MiB, the most an export may be: "
+            "export only the agent's calls around the incident"
+        )
+    return text
+
+
 def is_otlp(path: Path) -> bool:
     """Whether the file holds OTLP/JSON traces (it opens with `{"resourceSpans"`)."""
     with path.open(encoding="utf-8") as handle:
@@ -86,24 +109,25 @@ def documents(text: str) -> Iterator[tuple[int, Any]]:
     """Every JSON value in the text, with the line it starts on: JSON Lines, or objects
     one after another however they are laid out."""
     decoder = json.JSONDecoder()
-    position, length = 0, len(text)
+    position, line, counted_to = 0, 1, 0
     while True:
-        while position < length and text[position].isspace():
-            position += 1
-        if position >= length:
+        # One regex search over the blanks, and each newline counted once: a character or a
+        # count from the start at a time takes minutes over a full-size export.
+        found = NOT_BLANK.search(text, position)
+        if found is None:
             return
-        line = text.count("\n", 0, position) + 1
+        position = found.start()
+        line += text.count("\n", counted_to, position)
+        counted_to = position
         value, position = decoder.raw_decode(text, position)  # ValueError on a broken document
         yield line, value
 
 
 def load_spans(path: Path) -> tuple[list[Span], list[str]]:
-    """The LLM calls in an OTLP/JSON traces file, and a note for what could not be read."""
-    with path.open(encoding="utf-8") as handle:
-        text = handle.read(MAX_EXPORT_BYTES)
-    problems = (
-        [f"read only the first {MAX_EXPORT_BYTES // 2**20} MiB"] if len(text) >= MAX_EXPORT_BYTES else []
-    )
+    """The LLM calls in an OTLP/JSON traces file, and a note for what could not be read;
+    `ExportTooLarge` for a file above `MAX_EXPORT_BYTES`."""
+    text = read_export_text(path)
+    problems: list[str] = []
     spans: list[Span] = []
     try:
         for line, document in documents(text):

@@ -567,18 +567,11 @@ class Exported:
 def load_export(path: Path) -> tuple[list[Exported], list[str]]:
     """The responses in a JSONL or CSV export (status, headers, body; model, provider and
     observed_at optional) or in OpenTelemetry spans (OTLP/JSON), and a note for each part
-    that could not be read."""
+    that could not be read; `otel.ExportTooLarge` for a file above `otel.MAX_EXPORT_BYTES`."""
     if path.suffix.lower() in (".json", ".jsonl") and otel.is_otlp(path):
         spans, problems = otel.load_spans(path)
         return [_from_span(span) for span in spans], problems
-    # Bounded like the OTLP reader: an export of an agent's last hour, not its history.
-    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
-        text = io.StringIO(handle.read(otel.MAX_EXPORT_BYTES))
-    cut = (
-        [f"read only the first {otel.MAX_EXPORT_BYTES // 2**20} MiB"]
-        if path.stat().st_size > otel.MAX_EXPORT_BYTES
-        else []
-    )
+    text = io.StringIO(otel.read_export_text(path, newline="", errors="replace"))
     if path.suffix.lower() == ".csv":
         records: Iterable[tuple[int, Any]] = enumerate(csv.DictReader(text), start=2)
     else:
@@ -593,7 +586,7 @@ def load_export(path: Path) -> tuple[list[Exported], list[str]]:
                 problems.append(f"line {number}: {type(error).__name__}: {truncate(str(error), 80)}")
     if unread > len(problems):
         problems.append(f"… and {unread - len(problems)} more lines that could not be read")
-    return answers, [*problems, *cut]
+    return answers, problems
 
 
 def _exported(record: Mapping[str, Any]) -> Exported:

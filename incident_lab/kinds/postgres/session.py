@@ -88,7 +88,8 @@ class PostgresTarget:
         elif re.fullmatch(r"[A-Za-z0-9_.-]+", reference):
             text = f"service={reference}"
         else:
-            raise TargetError(f"not a PostgreSQL URI, conninfo or service name: {reference[:40]!r}")
+            # Not echoed: `app:secret@db` would show its password; `TargetKind.target` shows it redacted.
+            raise TargetError("not a PostgreSQL URI, conninfo or service name")
         try:
             parts = libpq.conninfo_to_dict(text)
         except Exception as error:

@@ -30,6 +30,13 @@ class PrometheusKind(TargetKind):
     def parse(self, reference: str) -> PrometheusTarget:
         return PrometheusTarget.parse(reference)
 
+    def split_secret(self, reference: str) -> tuple[str, str | None]:
+        """A reference that parses holds no secret (credentials are refused unless they are
+        `env:` names), so it goes to the kernel whole: scrubbing it would turn
+        `password=env:VARIABLE` into `password=***`, which no longer parses."""
+        self.parse(reference)
+        return reference, None
+
     def chart(self, result: Result) -> Chart | None:
         return window_chart(result)
 
