@@ -32,10 +32,15 @@ from incident_lab.kinds.postgres.locks import (
     mode_name,
     operation,
 )
-from incident_lab.result import Table
+from incident_lab.result import Table, json_scalar
 from incident_lab.wording import plural, seconds, truncate
 
 UNIDENTIFIED_PREPARED = 0  # pg_blocking_pids' name for a prepared transaction we could not match
+# The blocking tree keeps this many sessions, roots first, each followed by those it holds
+# up, and counts the rest as left out: enough to read every root and the head of each
+# queue, while the counts (metrics, root_blockers) stay exact for every session. A
+# thousand identical readers cost a report's reader and the probe's own time, not insight.
+TREE_ROWS = 200
 
 TREE_COLUMNS = [
     "pid",
@@ -464,28 +469,29 @@ def _statement(session: Session) -> str | None:
     return session.query if session.gid is None else f"prepared transaction '{session.gid}'"
 
 
-def tree_table(forest: BlockingForest) -> Table:
+def tree_table(forest: BlockingForest, limit: int = TREE_ROWS) -> Table:
     roots = set(forest.roots)
     queued = {session.pid for session in forest.queued_migrations()}
-    records = []
-    for s in forest.tree_order():
+    ordered = forest.tree_order()
+    rows = []
+    for s in ordered[:limit]:
         mode, on = (s.waiting_for_mode, s.waiting_for) if s.waiting else next(iter(s.holds), (None, None))
-        records.append(
-            {
-                "pid": s.pid,
-                "blocked_by": list(s.blocked_by),
-                "depth": s.depth,
-                "role": role(forest, s, roots, queued),
-                "state": s.state,
-                "transaction_age_s": s.transaction_age_seconds,
-                "wait_age_s": s.wait_seconds,
-                "lock_mode": mode,
-                "lock_on": on.name if on else None,
-                "application_name": s.application_name,
-                "query": truncate(_statement(s), 200),
-            }
+        rows.append(
+            (
+                s.pid,
+                json_scalar(s.blocked_by),
+                s.depth,
+                role(forest, s, roots, queued),
+                s.state,
+                json_scalar(s.transaction_age_seconds),
+                json_scalar(s.wait_seconds),
+                mode,
+                on.name if on else None,
+                s.application_name,
+                truncate(_statement(s), 200),
+            )
         )
-    return Table.from_records("blocking_tree", records, TREE_COLUMNS)
+    return Table("blocking_tree", tuple(TREE_COLUMNS), tuple(rows), len(ordered) - len(rows))
 
 
 def roots_table(forest: BlockingForest) -> Table:
