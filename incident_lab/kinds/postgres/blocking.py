@@ -285,6 +285,7 @@ def _sessions(rows: Iterable[Mapping[str, Any]], elsewhere: Counter[str]) -> dic
         modes_held: dict[int, list[str]] = {}
         for holder in holders:
             modes_held.setdefault(group(holder["pid"]), []).append(holder["mode"])
+        credited: set[tuple[tuple[int, ...], int]] = set()  # (blockers, modes conflicting) done
         for request in requests:
             pid = request["pid"]
             wanted[pid] = (key, request)
@@ -295,11 +296,15 @@ def _sessions(rows: Iterable[Mapping[str, Any]], elsewhere: Counter[str]) -> dic
                 continue
             answer = request["blocked_by"]
             found = blockers(request) if answer is None else _name_prepared(answer, holders)
-            blocked_by[pid] = tuple(dict.fromkeys(b for b in found if b != pid))
+            named = tuple(dict.fromkeys(found))
+            blocked_by[pid] = named if pid not in named else tuple(b for b in named if b != pid)
             conflicts = CONFLICTS[MODE_BITS.get(request["mode"], 255)]
+            if (named, conflicts) in credited or key not in targets:
+                continue  # a thousand readers behind one lock credit its holders once
+            credited.add((named, conflicts))
             for blocker in blocked_by[pid]:
                 for mode in modes_held.get(blocker, ()):
-                    if MODE_BITS.get(mode, 255) & conflicts and key in targets:
+                    if MODE_BITS.get(mode, 255) & conflicts:
                         held.setdefault(blocker, {})[(mode, targets[key])] = None
 
     sessions: dict[int, Session] = {}
@@ -350,7 +355,11 @@ def _weak_request_blockers(
     strong request is ahead exactly when the weak one is not among its blockers.
     """
     answered = {r["pid"]: set(r["blocked_by"]) for r in requests if r["blocked_by"] is not None}
+    # A request that holds nothing here and that no answer names has the same blockers as
+    # every other such request of its mode: worked out once per mode.
+    singled_out = {h["pid"] for h in holders}.union(*answered.values())
     by_mode: dict[str, tuple[list[int], list[int]]] = {}
+    common: dict[str, list[int]] = {}
 
     def in_the_way(mode: str) -> tuple[list[int], list[int]]:
         # Per mode, not per request: a thousand readers share one answer.
@@ -363,10 +372,15 @@ def _weak_request_blockers(
         return by_mode[mode]
 
     def blockers(request: Mapping[str, Any]) -> list[int]:
-        pid = request["pid"]
-        holding, strong = in_the_way(request["mode"])
+        pid, mode = request["pid"], request["mode"]
+        if pid not in singled_out and mode in common:
+            return common[mode]
+        holding, strong = in_the_way(mode)
         ahead = [group(other) for other in strong if pid not in answered[other]]
-        return [group(holder) for holder in holding if holder != pid] + ahead
+        found = [group(holder) for holder in holding if holder != pid] + ahead
+        if pid not in singled_out:
+            common[mode] = found
+        return found
 
     return blockers
 
