@@ -7,8 +7,8 @@ Each command is a fresh process, as a person starts it. While it runs, its proce
 is read from /proc every 20 ms: the command itself, its kernel (the `ipykernel`
 descendant) and, for the demo, the embedded PostgreSQL it starts (counted apart, not
 ours). A process's peak is its `VmHWM`, the kernel's high-water mark of resident
-memory, read until the process exits; the run's peak over its whole tree is also taken
-from the kernel's accounting when it is reaped (`wait4`), which polling cannot miss.
+memory, read until the process exits (so a peak in the last 20 ms of a process's life
+could be missed; the kernel's is reached while cells run, well before it is shut down).
 
     .venv/bin/python benchmarks/run_memory.py            # the demo, 1,000 waiters, 3 runs each
     .venv/bin/python benchmarks/run_memory.py --quick    # a smoke test
@@ -17,7 +17,6 @@ from the kernel's accounting when it is reaped (`wait4`), which polling cannot m
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -51,7 +50,6 @@ class Peaks:
     command: float = 0.0
     kernel: float = 0.0
     server: float = 0.0  # the demo's embedded PostgreSQL, all its processes summed at their peaks
-    tree: float = 0.0  # the largest single process of the tree, from wait4
     seconds: float = 0.0
     archived: dict[str, int] = field(default_factory=dict)  # bytes per file the run archived
 
@@ -112,14 +110,11 @@ def measured(command: Sequence[str], cwd: Path) -> Peaks:
                 peaks.kernel = max(peaks.kernel, high)
             elif role == "server":
                 servers[pid] = max(servers.get(pid, 0.0), high)
-        waited, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if waited:
+        if process.poll() is not None:
             break
         time.sleep(POLL_SECONDS)
     peaks.seconds = time.perf_counter() - started
-    peaks.tree = usage.ru_maxrss / 1024
     peaks.server = sum(servers.values())
-    process.returncode = os.waitstatus_to_exitcode(status)
     errors = process.stderr.read().decode(errors="replace") if process.stderr else ""
     if process.returncode != 0:
         raise RuntimeError(f"{command[0]} exited {process.returncode}: {errors.strip()[-500:]}")
@@ -195,7 +190,6 @@ def report(arms: dict[str, list[Peaks]], waiters: int) -> None:
         "command's process",
         "its kernel",
         f"kernel ÷ {KERNEL_AIM_MB} MB aim",
-        "largest process (wait4)",
         "embedded PostgreSQL",
     ]
     rows = []
@@ -209,7 +203,6 @@ def report(arms: dict[str, list[Peaks]], waiters: int) -> None:
                 _mb(median([p.command for p in peaks])),
                 _mb(kernel),
                 f"{kernel / KERNEL_AIM_MB:.2f}x",
-                _mb(median([p.tree for p in peaks])),
                 _mb(median([p.server for p in peaks])) if arm == "demo" else "",
             ]
         )

@@ -111,7 +111,7 @@ def test_run_memory(capsys):
     figures = benchmark.run(**benchmark.QUICK)
     for arm, peaks in figures["arms"].items():
         (only,) = peaks
-        assert only.command > 0 and only.kernel > 0 and only.tree >= only.kernel, arm
+        assert only.command > 0 and only.kernel > 0 and only.seconds > 0, arm
     for arm in ("demo", "waiters"):
         archived = figures["arms"][arm][0].archived
         assert archived["report.html"] > 0 and archived["results.json"] > 0, arm
