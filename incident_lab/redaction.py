@@ -65,8 +65,9 @@ def _may_hold_secret(text: str) -> bool:
     """Whether `text` holds a known secret or a mark some credential shape needs."""
     if any(secret in text for secret in _known_secrets):
         return True
-    lowered = text.lower()
-    if any(word in lowered for word in _CREDENTIAL_WORDS):
+    # casefold, not lower: the patterns ignore case as re does, where a long s (U+017F) is an "s".
+    folded = text.casefold()
+    if any(word in folded for word in _CREDENTIAL_WORDS):
         return True
     return ("?" in text or "&" in text or ";" in text) and _QUERY_PARAMETER.search(text) is not None
 

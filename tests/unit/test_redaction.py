@@ -104,3 +104,10 @@ def test_one_pass_over_many_texts_misses_no_secret_in_any_of_them():
 def test_credential_marks_are_found_in_any_case():
     assert "Hunter2Pass" not in scrub("PASSWORD=Hunter2Pass")
     assert "abc.def" not in scrub('{"AUTHORIZATION": "Bearer abc.def"}')
+
+
+def test_the_one_pass_ignores_case_as_the_patterns_do():
+    # re.IGNORECASE takes a long s (U+017F) for "s": so must the pass that decides whether to look.
+    text = "PA\u017f\u017fWORD=Hunter2Pass"
+    assert "Hunter2Pass" not in scrub(text)
+    assert "Hunter2Pass" not in redaction.scrub_texts(["SELECT 1", text])[1]
