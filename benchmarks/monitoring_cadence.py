@@ -12,9 +12,9 @@ sessions that ended.
 
 Badge latency, in a real kernel: the panel (`InvestigationPanel`) monitors every 5 s;
 an observer on each row's badge notes when its value is set, and the result then
-shown says when its probe answered (`started_at` plus `duration_ms`). Between rounds
-the migration's lock is released, so that the lock probe's badge turns from True to
-False as well as every badge leaving "not run".
+shown says when its probe answered (`started_at` plus `duration_ms`). Once the lock
+probe's badge shows the lock, the migration's lock is released, so that the badge turns
+from True to False in a later round, as well as every badge leaving "not run".
 
     .venv/bin/python benchmarks/monitoring_cadence.py            # 3 rounds of 30 s runs
     .venv/bin/python benchmarks/monitoring_cadence.py --quick    # a smoke test
@@ -29,7 +29,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -79,6 +78,8 @@ for row in panel.rows:
         result = investigation.latest(row.index)
         waited = (time.time() - answered_at(result)) * 1000
         seen.append({{"probe": result.probe, "verdict": result.label, "ms": waited}})
+        if result.probe == "postgres.lock_contention" and result.label == "True":
+            print("lock seen", flush=True)  # the benchmark then releases the lock
     row.badge.observe(noted, names="value")
 panel.every.value = {every}
 panel.monitoring.value = True
@@ -138,7 +139,7 @@ def stop_watch(watcher: subprocess.Popen[str]) -> int:
 
 def badge_latency(dsn: str, socket_dsn: str, rounds: int, waiters: int) -> list[dict[str, Any]]:
     """Every badge the panel set in a real kernel over `rounds` monitoring rounds, with the
-    milliseconds from its probe's answer; the lock is released after the first round."""
+    milliseconds from its probe's answer; the lock is released once its badge shows it."""
     from jupyter_client.manager import start_new_kernel
 
     manager, client = start_new_kernel(kernel_name="python3")
@@ -155,12 +156,13 @@ def badge_latency(dsn: str, socket_dsn: str, rounds: int, waiters: int) -> list[
             lock.enter_context(scenarios.migration_holds_lock(socket_dsn, table="orders", readers=waiters))
             code = PANEL_CODE.format(dsn=dsn, every=EVERY_SECONDS, rounds=rounds)
             client.execute(textwrap.dedent(code))
-            # Release the lock after the first round, while the kernel keeps monitoring.
-            time.sleep(EVERY_SECONDS * 1.5)
-            lock.close()
             while True:
                 message = client.get_iopub_msg(timeout=EVERY_SECONDS * rounds + 120)
                 output(message)
+                if any("lock seen" in line for line in printed):
+                    # The lock probe's badge showed the lock: release it while the panel
+                    # monitors, so that the badge turns.
+                    lock.close()
                 idle = message["msg_type"] == "status" and message["content"]["execution_state"] == "idle"
                 if idle and printed:
                     break
@@ -170,7 +172,7 @@ def badge_latency(dsn: str, socket_dsn: str, rounds: int, waiters: int) -> list[
     text = "".join(printed)
     if "ERROR" in text:
         raise RuntimeError(text)
-    return json.loads(text.strip().splitlines()[-1])
+    return json.loads([line for line in text.splitlines() if line.startswith("[")][-1])
 
 
 def run(
