@@ -69,7 +69,8 @@ def answered_at(result):
     return started + result.duration_ms / 1000
 
 registry = default_registry()
-params = resolve({{"incident": "cadence", "targets": {{"postgres": {dsn!r}}}}}, registry)
+values = {{"incident": "cadence", "severity": "Critical", "targets": {{"postgres": {dsn!r}}}}}
+params = resolve(values, registry)
 investigation = Investigation(params, IncidentHistory(), registry)
 panel = InvestigationPanel(investigation, save=lambda: None)
 seen = []
@@ -93,9 +94,8 @@ print(json.dumps(seen))
 def server_cpu_per_round(server: Any, dsn: str, rounds: int) -> float:
     """Seconds of server CPU one round of the default hypotheses costs."""
     registry = default_registry()
-    investigation = Investigation(
-        resolve({"incident": "cadence", "targets": {"postgres": dsn}}, registry), IncidentHistory(), registry
-    )
+    values = {"incident": "cadence", "severity": "Critical", "targets": {"postgres": dsn}}
+    investigation = Investigation(resolve(values, registry), IncidentHistory(), registry)
     investigation.run("warm")
     before = server_cpu_seconds(server)
     for number in range(rounds):
@@ -194,6 +194,8 @@ def run(
         server.create_database(DATABASE)
         facts = machine(server.version())
         dsn, socket_dsn = server.tcp_dsn(DATABASE), server.socket_dsn(DATABASE)
+        print("  the panel in a kernel …", file=sys.stderr)
+        badges = badge_latency(dsn, socket_dsn, panel_rounds, waiters)
         pgbench(server, "-i", "-q", "-s", str(scale))
         select_only(server, max(1, seconds // 4), clients)  # warm the cache, untimed
         with scenarios.migration_holds_lock(socket_dsn, table="orders", readers=waiters):
@@ -214,8 +216,6 @@ def run(
                     throughput[arm].append(tps)
                     if watcher is not None:
                         watched.append(stop_watch(watcher))
-        print("  the panel in a kernel …", file=sys.stderr)
-        badges = badge_latency(dsn, socket_dsn, panel_rounds, waiters)
     print_machine(facts)
     figures = {
         "machine": facts,
