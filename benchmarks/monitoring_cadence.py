@@ -5,8 +5,9 @@ Cost to the target, as `target_cost.py` measures it: `pgbench --select-only` ove
 while a migration holds a lock with readers queued, alternating (in an order reversed
 every round) between pgbench alone and pgbench while `incident-lab watch --every 5s`
 runs its rounds at the lowest CPU priority (a client on another machine stands in).
-The watch is started first and pgbench only after its first round, and it is stopped
-(it then archives what it saw) after pgbench has finished. The server CPU one round of
+The watch is started first and pgbench only after its first round, and it is ended
+once pgbench has finished (terminated: what it would archive then is not measured).
+The password reaches the commands as PGPASSWORD, never in their arguments. The server CPU one round of
 the seven hypotheses costs is measured directly, from the postmaster's totals for
 sessions that ended.
 
@@ -25,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -36,6 +36,7 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 from incident_lab import scenarios
+from incident_lab.embedded import SUPERUSER
 from incident_lab.investigation.history import IncidentHistory
 from incident_lab.investigation.params import resolve
 from incident_lab.investigation.state import Investigation
@@ -103,7 +104,7 @@ def server_cpu_per_round(server: Any, dsn: str, rounds: int) -> float:
     return (server_cpu_seconds(server) - before) / rounds
 
 
-def start_watch(work: Path, dsn: str) -> subprocess.Popen[str]:
+def start_watch(work: Path, dsn: str, environment: dict[str, str]) -> subprocess.Popen[str]:
     """`incident-lab watch` of the incident, at the lowest priority, once its first round is in."""
     watcher = subprocess.Popen(
         [
@@ -120,6 +121,7 @@ def start_watch(work: Path, dsn: str) -> subprocess.Popen[str]:
             str(work / "archive"),
         ],
         cwd=work,
+        env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -131,9 +133,13 @@ def start_watch(work: Path, dsn: str) -> subprocess.Popen[str]:
 
 
 def stop_watch(watcher: subprocess.Popen[str]) -> int:
-    """Interrupt the watch as a person would (it archives what it saw); the rounds it ran."""
-    watcher.send_signal(signal.SIGINT)
-    out, _ = watcher.communicate(timeout=180)
+    """End the watch; the rounds it ran (one line each)."""
+    watcher.terminate()
+    try:
+        out, _ = watcher.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        watcher.kill()
+        out, _ = watcher.communicate()
     return 1 + sum(1 for line in out.splitlines() if line.startswith("round "))
 
 
@@ -194,15 +200,20 @@ def run(
         server.create_database(DATABASE)
         facts = machine(server.version())
         dsn, socket_dsn = server.tcp_dsn(DATABASE), server.socket_dsn(DATABASE)
+        # The commands get the password from the environment, as a person would give it.
+        bare_dsn = f"postgresql://{SUPERUSER}@127.0.0.1:{server.postgres.port}/{DATABASE}"
+        environment = {**os.environ, "PGPASSWORD": server.postgres.password}
         print("  the panel in a kernel …", file=sys.stderr)
         badges = badge_latency(dsn, socket_dsn, panel_rounds, waiters)
         pgbench(server, "-i", "-q", "-s", str(scale))
         select_only(server, max(1, seconds // 4), clients)  # warm the cache, untimed
         with scenarios.migration_holds_lock(socket_dsn, table="orders", readers=waiters):
             first = ["run", "--incident", "Checkout failing", "--severity", "Critical", "--target"]
+            archive = str(work / "archive")  # where start_watch finds the incident
             subprocess.run(
-                [str(BIN / "incident-lab"), *first, f"postgres={dsn}", "--archive", str(work / "archive")],
+                [str(BIN / "incident-lab"), *first, f"postgres={bare_dsn}", "--archive", archive],
                 cwd=work,
+                env=environment,
                 check=True,
                 capture_output=True,
             )
@@ -210,7 +221,7 @@ def run(
             for number in range(rounds):
                 for arm in ARMS if number % 2 == 0 else reversed(ARMS):
                     print(f"  pgbench, {arm} …", file=sys.stderr)
-                    watcher = start_watch(work, dsn) if arm != "without" else None
+                    watcher = start_watch(work, bare_dsn, environment) if arm != "without" else None
                     latency, tps = select_only(server, seconds, clients)
                     latencies[arm].append(latency)
                     throughput[arm].append(tps)
