@@ -28,7 +28,7 @@ from typing import Annotated, Any
 
 from incident_lab.charts import Chart
 from incident_lab.exceptions import ParameterError
-from incident_lab.redaction import scrub, scrub_value
+from incident_lab.redaction import scrub
 from incident_lab.result import Metric, Result, Table, format_time, utc_now
 from incident_lab.verdict import Verdict
 
@@ -390,7 +390,7 @@ def run_probe(
         started_at=format_time(started),
         duration_ms=duration_ms,
         params=bound,
-        evidence=tuple(Table.from_dict(scrub_value(table.to_dict())) for table in finding.evidence),
+        evidence=tuple(table.scrubbed() for table in finding.evidence),
         metrics=tuple(Metric(name, value, unit, observed) for name, (value, unit) in finding.metrics.items()),
         error=error,
         hints=tuple(scrub(hint) for hint in finding.hints),

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from incident_lab.redaction import scrub, scrub_value
+from incident_lab.redaction import scrub, scrub_texts, scrub_value
 from incident_lab.verdict import Verdict
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ SCHEMA_VERSION = 2
 MAX_EVIDENCE_ROWS = 2000
 
 JsonScalar = str | int | float | bool | None
+_PLAIN_SCALARS = frozenset({str, int, bool})
 
 
 def utc_now() -> dt.datetime:
@@ -48,7 +49,10 @@ def parse_time(text: str) -> dt.datetime:
 
 def json_scalar(value: Any) -> JsonScalar:
     """Turn a database or pandas value into a JSON scalar, keeping its meaning."""
-    if value is None or isinstance(value, bool | str):
+    # Most cells are already text, integers or nulls: those exact types first, cheaply.
+    if value is None or type(value) in _PLAIN_SCALARS:
+        return value
+    if isinstance(value, bool | str):
         return value
     if isinstance(value, int):
         return int(value)
@@ -97,6 +101,20 @@ class Table:
         kept = frame.head(limit)
         rows = tuple(tuple(json_scalar(value) for value in row) for row in kept.itertuples(index=False))
         return cls(name, tuple(str(column) for column in frame.columns), rows, len(frame) - len(kept))
+
+    def scrubbed(self) -> Table:
+        """This table with secrets masked in its name and text cells (numbers cannot hold one);
+        itself when nothing needed masking, which one pass over every cell settles."""
+        texts = [self.name, *(cell for row in self.rows for cell in row if type(cell) is str)]
+        masked = scrub_texts(texts)
+        if masked is texts:
+            return self
+        replacements = iter(masked)
+        name = next(replacements)
+        rows = tuple(
+            tuple(next(replacements) if type(cell) is str else cell for cell in row) for row in self.rows
+        )
+        return Table(name, self.columns, rows, self.omitted)
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -189,7 +207,7 @@ class Result:
             "started_at": self.started_at,
             "duration_ms": self.duration_ms,
             "params": self.params,
-            "evidence": [table.to_dict() for table in self.evidence],
+            "evidence": [],  # filled below, scrubbed a table at a time
             "metrics": [metric.to_dict() for metric in self.metrics],
             "error": self.error,
             "hints": list(self.hints),
@@ -197,7 +215,10 @@ class Result:
             "target_name": self.target_name,
             "server": self.server,
         }
-        return scrub_value(data)  # type: ignore[return-value]
+        scrubbed: dict[str, Any] = scrub_value(data)  # type: ignore[assignment]
+        # The evidence, most of the text, in one pass per table (see `Table.scrubbed`).
+        scrubbed["evidence"] = [table.scrubbed().to_dict() for table in self.evidence]
+        return scrubbed
 
     def to_json(self, indent: int | None = None) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)

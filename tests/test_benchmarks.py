@@ -115,3 +115,43 @@ def test_alert_listen(capsys):
     assert burst["lost"] == 0 and burst["completed"] + burst["archived_failed"] == burst["accepted"]
     assert burst["exit_code"] == 0
     assert "Webhook answers under a burst" in capsys.readouterr().out
+
+
+def test_run_memory(capsys):
+    benchmark = load("run_memory")
+    figures = benchmark.run(**benchmark.QUICK)
+    for arm, peaks in figures["arms"].items():
+        (only,) = peaks
+        assert only.command > 0 and only.kernel > 0 and only.seconds > 0, arm
+    for arm in ("demo", "waiters"):
+        archived = figures["arms"][arm][0].archived
+        assert archived["report.html"] > 0 and archived["results.json"] > 0, arm
+    assert figures["arms"]["demo"][0].server > 0, "the demo's embedded PostgreSQL was not seen"
+    assert "Peak resident memory" in capsys.readouterr().out
+
+
+def test_time_to_evidence(capsys):
+    benchmark = load("time_to_evidence")
+    figures = benchmark.run(**benchmark.QUICK)
+    (only,) = figures["runs"]
+    assert only["probes"] == 7, "the default PostgreSQL hypotheses"
+    assert set(only["phases"]) == set(benchmark.PHASES)
+    # The phases are cut from one run's timestamps, in order: together they are the run.
+    assert abs(sum(only["phases"].values()) - only["wall"]) < 0.05 * only["wall"]
+    assert all(seconds > 0 for seconds in only["phases"].values()), only["phases"]
+    assert figures["bare"][0]["wall"] > 0 and figures["demo"][0] > 0 and figures["slowest_alone"]
+    assert "The aims" in capsys.readouterr().out
+
+
+def test_monitoring_cadence(capsys):
+    benchmark = load("monitoring_cadence")
+    figures = benchmark.run(**benchmark.QUICK)
+    assert all(latency > 0 for latency in figures["latency_ms"].values())
+    assert figures["watched_rounds"] and all(rounds >= 1 for rounds in figures["watched_rounds"])
+    assert figures["server_cpu_per_round"] >= 0
+    badges = figures["badges"]
+    assert len({badge["probe"] for badge in badges}) == 7, "every hypothesis's badge left 'not run'"
+    assert all(badge["ms"] >= 0 for badge in badges)
+    lock = [badge["verdict"] for badge in badges if badge["probe"] == "postgres.lock_contention"]
+    assert lock[0] == "True" and "False" in lock, "the lock probe's badge did not turn when the lock went"
+    assert "answer to badge" in capsys.readouterr().out

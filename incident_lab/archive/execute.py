@@ -30,7 +30,7 @@ from incident_lab.exceptions import ArchiveError, UsageError
 from incident_lab.investigation.alerts import alert_rounds
 from incident_lab.investigation.history import IncidentHistory, Round
 from incident_lab.investigation.matching import match_patterns
-from incident_lab.investigation.notebook_format import CHART_METADATA, Recorded, read_results
+from incident_lab.investigation.notebook_format import CHART_METADATA, Recorded, results_in
 from incident_lab.investigation.params import InvestigationParams, resolve
 from incident_lab.kinds import SECRETS_VARIABLE, redacted_reference, target_spec
 from incident_lab.redaction import scrub, scrub_value
@@ -148,23 +148,25 @@ def execute_template(
     return None
 
 
-def scrub_notebook(notebook: Path) -> str | None:
-    """Redact anything secret that reached the executed notebook (an error message, say).
+def scrub_notebook(notebook: Path) -> tuple[Any, str | None]:
+    """Redact anything secret that reached the executed notebook (an error message, say),
+    and return it as read, for the files written from it, with no other reading of it.
     A notebook that was never written, or not whole, is replaced by the template, and
     the reason returned: the run is then archived as failed, saying why."""
     import nbformat
 
     try:
-        scrubbed = scrub_value(nbformat.read(str(notebook), as_version=4))
+        scrubbed = nbformat.from_dict(scrub_value(nbformat.read(str(notebook), as_version=4)))
     except (OSError, ValueError) as error:
         shutil.copyfile(str(TEMPLATE), notebook)
-        return f"the executed notebook could not be read back ({type(error).__name__})"
-    nbformat.write(nbformat.from_dict(scrubbed), str(notebook))
-    return None
+        return nbformat.read(str(notebook), as_version=4), (
+            f"the executed notebook could not be read back ({type(error).__name__})"
+        )
+    nbformat.write(scrubbed, str(notebook))
+    return scrubbed, None
 
 
-def render_report(notebook: Path, report: Path) -> None:
-    import nbformat
+def render_report(executed: Any, report: Path) -> None:
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
 
@@ -177,15 +179,13 @@ def render_report(notebook: Path, report: Path) -> None:
     )
     # The notebook's instructions are for whoever edits it, not for the report's readers.
     exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={"instructions"}), enabled=True)
-    body, _ = exporter.from_notebook_node(nbformat.read(str(notebook), as_version=4))
+    body, _ = exporter.from_notebook_node(executed)
     report.write_text(body, encoding="utf-8")
 
 
-def export_charts(notebook: Path, folder: Path) -> None:
-    import nbformat
-
+def export_charts(executed: Any, folder: Path) -> None:
     folder.mkdir(exist_ok=True)
-    for cell in nbformat.read(str(notebook), as_version=4).cells:
+    for cell in executed.cells:
         for output in cell.get("outputs", []):
             stem = output.get("metadata", {}).get(CHART_METADATA)
             if stem and "image/png" in output.get("data", {}):
@@ -235,7 +235,7 @@ def prepare_notebook(
 
 def write_run_files(
     staged: Path,
-    notebook: Path,
+    executed: Any,
     params: InvestigationParams,
     earlier: IncidentHistory,
     rounds: list[Round],
@@ -263,8 +263,8 @@ def write_run_files(
     write_json(staged / RESULTS, document)
     (staged / CATALOGUE_FILE).write_text(catalogue_markdown(registry.patterns), encoding="utf-8")
     write_metrics(staged / "metrics.csv", history)
-    export_charts(notebook, staged / "charts")
-    render_report(notebook, staged / "report.html")
+    export_charts(executed, staged / "charts")
+    render_report(executed, staged / "report.html")
 
 
 def write_failure_files(
@@ -334,12 +334,12 @@ def run_investigation(
                 recorded.save(Path(parameters["recorded"]))
             with secrets_for_kernel(secrets):
                 error = execute_template(notebook, parameters, progress=progress)
-        unreadable = scrub_notebook(notebook)
+        executed, unreadable = scrub_notebook(notebook)
         error = "; ".join(filter(None, [error, unreadable])) or None
         # What was recorded stands, even where the notebook that renders it failed.
         results = [r for r in recorded.latest if r is not None] if recorded else []
         try:
-            results = read_results(notebook) or results
+            results = results_in(executed.cells) or results
             rounds = (
                 recorded.rounds
                 if recorded
@@ -350,7 +350,7 @@ def run_investigation(
             )
             queries = recorded.queries if recorded else []
             chosen = registry or default_registry()
-            write_run_files(staged, notebook, params, earlier, rounds, results, queries, error, chosen)
+            write_run_files(staged, executed, params, earlier, rounds, results, queries, error, chosen)
         except Exception as problem:  # the executed notebook is evidence: archive it, marked failed
             error = "; ".join(filter(None, [error, f"archiving failed: {type(problem).__name__}: {problem}"]))
             write_failure_files(staged, params, results, recorded, error)

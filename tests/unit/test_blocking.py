@@ -4,6 +4,7 @@ what lock_tree.sql returns."""
 import pytest
 
 from incident_lab.kinds.postgres.blocking import (
+    TREE_ROWS,
     build_forest,
     describe_elsewhere,
     describe_root,
@@ -343,3 +344,39 @@ def test_parallel_workers_are_named_by_their_leader():
 )
 def test_every_lock_type_is_named_as_people_say_it(parts, named):
     assert LockTarget(**parts).name == named
+
+
+def test_the_tree_keeps_its_row_cap_roots_first_and_counts_the_rest_exactly():
+    readers = range(1000, 1000 + TREE_ROWS + 50)
+    rows = [
+        target(),
+        session(100, "SELECT count(*) FROM orders", state="idle in transaction", age=600),
+        lock(100, "AccessShareLock", True),
+        session(150, "ALTER TABLE orders ADD COLUMN refunded boolean"),
+        lock(150, "AccessExclusiveLock", False, blocked_by=[100], wait=30.0),
+        *(session(pid, "SELECT * FROM orders") for pid in readers),
+        *(lock(pid, "AccessShareLock", False, wait=3.0) for pid in readers),
+    ]
+    forest = build_forest(rows)
+    tree = tree_table(forest)
+    assert len(tree.rows) == TREE_ROWS and tree.omitted == len(readers) + 2 - TREE_ROWS
+    kept = tree.records()
+    assert [r["role"] for r in kept[:2]] == ["root", "queued migration"]
+    assert all(r["role"] == "waiting" and r["blocked_by"] == "150" for r in kept[2:])
+    # What is counted is counted over every session, not the rows kept.
+    assert forest.blocked_in_total(100) == len(readers) + 1 and len(forest.waiters) == len(readers) + 1
+    (root,) = roots_table(forest).records()
+    assert root["blocks_in_total"] == len(readers) + 1 and root["blocks_directly"] == 1
+
+
+def test_a_tree_under_its_cap_leaves_nothing_out():
+    rows = [
+        target(),
+        session(100, "ALTER TABLE orders ADD COLUMN x int", state="idle in transaction"),
+        lock(100, "AccessExclusiveLock", True),
+        session(201, "SELECT 1 FROM orders"),
+        lock(201, "AccessShareLock", False, wait=1.0),
+    ]
+    tree = tree_table(build_forest(rows), limit=2)
+    assert len(tree.rows) == 2 and tree.omitted == 0
+    assert tree_table(build_forest(rows), limit=1).omitted == 1

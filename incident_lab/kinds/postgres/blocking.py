@@ -32,10 +32,15 @@ from incident_lab.kinds.postgres.locks import (
     mode_name,
     operation,
 )
-from incident_lab.result import Table
+from incident_lab.result import Table, json_scalar
 from incident_lab.wording import plural, seconds, truncate
 
 UNIDENTIFIED_PREPARED = 0  # pg_blocking_pids' name for a prepared transaction we could not match
+# The blocking tree keeps this many sessions, roots first, each followed by those it holds
+# up, and counts the rest as left out: enough to read every root and the head of each
+# queue, while the counts (metrics, root_blockers) stay exact for every session. A
+# thousand identical readers cost a report's reader and the probe's own time, not insight.
+TREE_ROWS = 200
 
 TREE_COLUMNS = [
     "pid",
@@ -280,6 +285,7 @@ def _sessions(rows: Iterable[Mapping[str, Any]], elsewhere: Counter[str]) -> dic
         modes_held: dict[int, list[str]] = {}
         for holder in holders:
             modes_held.setdefault(group(holder["pid"]), []).append(holder["mode"])
+        credited: set[tuple[tuple[int, ...], int]] = set()  # (blockers, modes conflicting) done
         for request in requests:
             pid = request["pid"]
             wanted[pid] = (key, request)
@@ -290,11 +296,15 @@ def _sessions(rows: Iterable[Mapping[str, Any]], elsewhere: Counter[str]) -> dic
                 continue
             answer = request["blocked_by"]
             found = blockers(request) if answer is None else _name_prepared(answer, holders)
-            blocked_by[pid] = tuple(dict.fromkeys(b for b in found if b != pid))
+            named = tuple(dict.fromkeys(found))
+            blocked_by[pid] = named if pid not in named else tuple(b for b in named if b != pid)
             conflicts = CONFLICTS[MODE_BITS.get(request["mode"], 255)]
+            if (named, conflicts) in credited or key not in targets:
+                continue  # a thousand readers behind one lock credit its holders once
+            credited.add((named, conflicts))
             for blocker in blocked_by[pid]:
                 for mode in modes_held.get(blocker, ()):
-                    if MODE_BITS.get(mode, 255) & conflicts and key in targets:
+                    if MODE_BITS.get(mode, 255) & conflicts:
                         held.setdefault(blocker, {})[(mode, targets[key])] = None
 
     sessions: dict[int, Session] = {}
@@ -345,7 +355,11 @@ def _weak_request_blockers(
     strong request is ahead exactly when the weak one is not among its blockers.
     """
     answered = {r["pid"]: set(r["blocked_by"]) for r in requests if r["blocked_by"] is not None}
+    # A request that holds nothing here and that no answer names has the same blockers as
+    # every other such request of its mode: worked out once per mode.
+    singled_out = {h["pid"] for h in holders}.union(*answered.values())
     by_mode: dict[str, tuple[list[int], list[int]]] = {}
+    common: dict[str, list[int]] = {}
 
     def in_the_way(mode: str) -> tuple[list[int], list[int]]:
         # Per mode, not per request: a thousand readers share one answer.
@@ -358,10 +372,15 @@ def _weak_request_blockers(
         return by_mode[mode]
 
     def blockers(request: Mapping[str, Any]) -> list[int]:
-        pid = request["pid"]
-        holding, strong = in_the_way(request["mode"])
+        pid, mode = request["pid"], request["mode"]
+        if pid not in singled_out and mode in common:
+            return common[mode]
+        holding, strong = in_the_way(mode)
         ahead = [group(other) for other in strong if pid not in answered[other]]
-        return [group(holder) for holder in holding if holder != pid] + ahead
+        found = [group(holder) for holder in holding if holder != pid] + ahead
+        if pid not in singled_out:
+            common[mode] = found
+        return found
 
     return blockers
 
@@ -464,28 +483,29 @@ def _statement(session: Session) -> str | None:
     return session.query if session.gid is None else f"prepared transaction '{session.gid}'"
 
 
-def tree_table(forest: BlockingForest) -> Table:
+def tree_table(forest: BlockingForest, limit: int = TREE_ROWS) -> Table:
     roots = set(forest.roots)
     queued = {session.pid for session in forest.queued_migrations()}
-    records = []
-    for s in forest.tree_order():
+    ordered = forest.tree_order()
+    rows = []
+    for s in ordered[:limit]:
         mode, on = (s.waiting_for_mode, s.waiting_for) if s.waiting else next(iter(s.holds), (None, None))
-        records.append(
-            {
-                "pid": s.pid,
-                "blocked_by": list(s.blocked_by),
-                "depth": s.depth,
-                "role": role(forest, s, roots, queued),
-                "state": s.state,
-                "transaction_age_s": s.transaction_age_seconds,
-                "wait_age_s": s.wait_seconds,
-                "lock_mode": mode,
-                "lock_on": on.name if on else None,
-                "application_name": s.application_name,
-                "query": truncate(_statement(s), 200),
-            }
+        rows.append(
+            (
+                s.pid,
+                json_scalar(s.blocked_by),
+                s.depth,
+                role(forest, s, roots, queued),
+                s.state,
+                json_scalar(s.transaction_age_seconds),
+                json_scalar(s.wait_seconds),
+                mode,
+                on.name if on else None,
+                s.application_name,
+                truncate(_statement(s), 200),
+            )
         )
-    return Table.from_records("blocking_tree", records, TREE_COLUMNS)
+    return Table("blocking_tree", tuple(TREE_COLUMNS), tuple(rows), len(ordered) - len(rows))
 
 
 def roots_table(forest: BlockingForest) -> Table:
