@@ -50,6 +50,13 @@ paths = fs.glob(f"{root}/*/run-*/summary.json")
 summaries = [json.loads(data) for data in fs.cat(paths).values()]
 print(len(summaries))
 """
+# What the server alone costs for the listing `incident-lab list` makes: the markers by prefix.
+MARKERS_ONLY = """
+import sys
+import fsspec
+fs, root = fsspec.core.url_to_fs(sys.argv[1])
+print(len(fs.find(f"{root}/.complete")))
+"""
 
 # Tiny sizes for --quick and the test suite: every step runs; the figures mean nothing.
 QUICK: dict[str, Any] = {"incidents": 5, "runs_per_incident": 2, "repeats": 1}
@@ -113,6 +120,7 @@ def run(incidents: int = 2500, runs_per_incident: int = 4, repeats: int = 5) -> 
         commands = {
             "incident-lab list": [str(BIN / "incident-lab"), "list", "--archive", url],
             "bare s3fs: glob + read every summary.json": [sys.executable, "-c", BARE, url],
+            "bare s3fs: list the markers only, read nothing": [sys.executable, "-c", MARKERS_ONLY, url],
             "python -c pass": [sys.executable, "-c", "pass"],
         }
         first, _ = timed(commands["incident-lab list"], env)
@@ -172,11 +180,13 @@ def run_added_shows(url: str, listing: Sequence[str], env: Mapping[str, str]) ->
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for the test suite")
+    parser.add_argument("--incidents", type=int, default=2500, help="incidents of 4 runs each")
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
     if args.quick:
         run(**QUICK)
     else:
-        run()
+        run(incidents=args.incidents, repeats=args.repeats)
     return 0
 
 
