@@ -14,7 +14,9 @@ once get different numbers; a run's files are created under its number, and its
 marker in `.complete/` last, so a run still uploading, or one whose writer died, is
 never listed; and nothing archived is ever overwritten. A claimed number is never given
 back (its writer may have died after uploading part of the run): a run that did not
-complete leaves a gap in the numbers.
+complete leaves a gap in the numbers. That holds where the driver's create is atomic
+(s3fs sends `If-None-Match`); fsspec's `file://` checks and then writes, so two writers
+of one folder are kept apart only when it is given as a path (`Archive`).
 
 `list` and `show` list `.complete/` by prefix (one request per thousand runs) and take
 the summaries from `.index.json`, fetching only the markers it does not hold, and
