@@ -218,3 +218,21 @@ def test_a_run_killed_mid_upload_is_never_listed_as_complete(s3_server, bucket_u
     assert "run-002" in listed.stdout and "run-001" not in listed.stdout
     shown = cli("show", "Checkout failing/run-001", "--archive", bucket_url)
     assert shown.returncode == 2 and f"incident {INCIDENT_FOLDER} has no run-001" in shown.stderr
+
+
+def test_an_endpoint_that_does_not_answer_is_one_line_and_exit_1(cli, free_port, tmp_path):
+    endpoint = f"http://127.0.0.1:{free_port}"
+    unreachable = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "not-a-real-secret-key",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_MAX_ATTEMPTS": "1",
+    }
+    for command in (["list"], ["show", "Checkout failing"]):
+        shown = cli(*command, "--archive", "s3://team-incidents/archive", env=unreachable, cwd=tmp_path)
+        assert shown.returncode == 1, shown.stderr
+        assert "Traceback" not in shown.stderr and len(shown.stderr.strip().splitlines()) == 1
+        assert "could not list its runs: EndpointConnectionError" in shown.stderr
+        assert f"127.0.0.1:{free_port}" not in shown.stderr + shown.stdout

@@ -63,6 +63,8 @@ INDEX_VERSION = 1
 MARKER_SUFFIX = ".json"
 # What botocore reads that must never reach a report or an error message.
 CREDENTIAL_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+# Not secret, but kept out of the output all the same: where the team's bucket lives.
+ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
 
 
 def open_archive(root: str | None = None, *, local_only: str = "") -> Archive:
@@ -74,6 +76,17 @@ def open_archive(root: str | None = None, *, local_only: str = "") -> Archive:
     if local_only:
         raise UsageError(f"{local_only} needs a local archive folder, not {chosen}")
     return RemoteArchive(chosen)
+
+
+def store_errors() -> tuple[type[Exception], ...]:
+    """What a store's client raises when it cannot do what was asked: OSError (s3fs turns
+    the server's refusals into it), and botocore's own errors where s3fs is the driver (no
+    connection to the endpoint, no credentials), which are not OSErrors."""
+    try:
+        from botocore.exceptions import BotoCoreError
+    except ImportError:
+        return (OSError,)
+    return (OSError, BotoCoreError)
 
 
 def summary_of(incident: str, run: str, data: bytes | Exception) -> RunSummary:
@@ -95,12 +108,13 @@ class RemoteArchive(Archive):
             import fsspec
         except ImportError:
             raise UsageError(f"archive {url}: install fsspec (and its driver for this URL)") from None
-        register_secrets(os.environ.get(name) for name in CREDENTIAL_VARIABLES)
+        register_secrets(os.environ.get(name) for name in CREDENTIAL_VARIABLES + ENDPOINT_VARIABLES)
         self.url = url.rstrip("/")
         try:
             self.fs, self.remote = fsspec.core.url_to_fs(self.url)
         except (ImportError, ValueError) as error:
             raise UsageError(f"archive {url}: {error}") from None
+        self.errors = store_errors()
         self._work = tempfile.TemporaryDirectory(prefix="incident_lab_archive_")
         super().__init__(self._work.name)
         self._listed: dict[str, list[RunSummary]] = {}
@@ -120,7 +134,14 @@ class RemoteArchive(Archive):
         return "/".join([self.remote, *parts])
 
     def _failed(self, doing: str, error: Exception) -> ArchiveError:
-        return ArchiveError(scrub(f"archive {self.url}: could not {doing}: {type(error).__name__}: {error}"))
+        """One line saying what failed; botocore's messages name the endpoint's URL, which
+        stays out of the output like the credentials, so only their kind is said."""
+        said = (
+            f": {error}"
+            if isinstance(error, OSError)
+            else " (check AWS_ENDPOINT_URL, the region, the credentials)"
+        )
+        return ArchiveError(scrub(f"archive {self.url}: could not {doing}: {type(error).__name__}{said}"))
 
     # Reading
 
@@ -132,7 +153,7 @@ class RemoteArchive(Archive):
             found = self.fs.find(f"{base}/{under}".rstrip("/"), detail=False)
         except FileNotFoundError:
             return []
-        except OSError as error:
+        except self.errors as error:
             raise self._failed("list its runs", error) from None
         names = []
         for path in found:
@@ -149,7 +170,7 @@ class RemoteArchive(Archive):
         if missing:
             try:
                 fetched = self.fs.cat(missing, on_error="return")
-            except OSError as error:
+            except self.errors as error:
                 raise self._failed("read its runs' summaries", error) from None
         summaries = {}
         for name in names:
@@ -164,7 +185,7 @@ class RemoteArchive(Archive):
     def _load_index(self) -> dict[str, Any]:
         try:
             index = json.loads(self.fs.cat_file(self._remote(INDEX)))
-        except (OSError, ValueError):
+        except (*self.errors, ValueError):
             return {}
         if not isinstance(index, dict) or index.get("version") != INDEX_VERSION:
             return {}
@@ -177,7 +198,7 @@ class RemoteArchive(Archive):
         document = json.dumps({"version": INDEX_VERSION, "runs": runs}, ensure_ascii=False)
         try:
             self.fs.pipe_file(self._remote(INDEX), document.encode())
-        except OSError:
+        except self.errors:
             return  # a team member who may only read the bucket lists it all the same
 
     def _remember(self, summaries: dict[str, RunSummary]) -> None:
@@ -215,7 +236,7 @@ class RemoteArchive(Archive):
             return
         try:
             fetched = self.fs.cat(list(wanted), on_error="omit")
-        except OSError as error:
+        except self.errors as error:
             raise self._failed("read results", error) from None
         for path, data in fetched.items():
             wanted[path].mkdir(parents=True, exist_ok=True)
@@ -247,7 +268,7 @@ class RemoteArchive(Archive):
         except FileExistsError:
             where = f"{self.url}/{path[len(self.remote) + 1 :]}"
             raise ArchiveError(f"{where} already exists: nothing was overwritten; run again") from None
-        except OSError as error:
+        except self.errors as error:
             raise self._failed(f"write {path[len(self.remote) + 1 :]}", error) from None
 
     def claim_run(self, incident_dir: Path) -> str:
@@ -259,7 +280,7 @@ class RemoteArchive(Archive):
             taken = [run_number(Path(p).name) for p in self.fs.ls(claims, detail=False)]
         except FileNotFoundError:
             taken = []
-        except OSError as error:
+        except self.errors as error:
             raise self._failed("read its run numbers", error) from None
         taken += [run_number(summary.run) for summary in self.runs(incident_dir)]
         number = max(taken, default=0) + 1
@@ -270,7 +291,7 @@ class RemoteArchive(Archive):
             except FileExistsError:
                 number += 1
                 continue
-            except OSError as error:
+            except self.errors as error:
                 raise self._failed("claim a run number", error) from None
             return name
         raise ArchiveError(f"could not claim a run number for {incident_dir.name} in {self.url}")
