@@ -9,6 +9,10 @@ On loopback a probe round is pure CPU (login, query, analysis), so two cores cap
 speed-up near 2x. Shards are normally across a network, where a round is mostly
 waiting on round trips; the second half runs through a local proxy that delays every
 packet by half of a 20 ms round trip (a neighbouring availability zone) to show that.
+Beside each fan-out, the CPU it cost per target (this process's probes, the server's
+backends, the proxy) and so the most speed-up two cores allow: sequential wall time
+over CPU time per core. With `--targets 1000 --bounds 64 --network-only`, the fleet
+of issue 15 (the aim: 64 in flight at least 30x faster than sequential).
 
     .venv/bin/python benchmarks/fan_out.py            # 100 targets, 1/4/8/16/32 in flight
     .venv/bin/python benchmarks/fan_out.py --targets 1000 --bounds 64 --network-only
@@ -21,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -37,17 +42,21 @@ from incident_lab.verdict import Verdict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import (
+    Server,
     embedded_server,
     machine,
     peak_memory_mb,
     print_machine,
     print_table,
+    process_cpu_seconds,
     ratio,
     reset_peak_memory,
+    server_cpu_seconds,
 )
 
 PROBE_ID = "postgres.lock_contention"
 ROUND_TRIP_MS = 20.0
+CPU_PARTS = ("probes", "server", "proxy")
 
 
 @contextlib.contextmanager
@@ -129,7 +138,8 @@ def proxy(listen_port: int, target_port: int, delay: float) -> None:
 
 
 @contextlib.contextmanager
-def delayed(port: int, round_trip_ms: float) -> Iterator[int]:
+def delayed(port: int, round_trip_ms: float) -> Iterator[tuple[int, int]]:
+    """The port of a delaying proxy to `port`, and the proxy's process id."""
     with socket.socket() as probe_socket:
         probe_socket.bind(("127.0.0.1", 0))
         listen_port = int(probe_socket.getsockname()[1])
@@ -141,21 +151,42 @@ def delayed(port: int, round_trip_ms: float) -> Iterator[int]:
     try:
         assert relay.stdout is not None
         relay.stdout.readline()  # listening
-        yield listen_port
+        yield listen_port, relay.pid
     finally:
         relay.terminate()
         relay.wait(timeout=10)
 
 
-def fan_out(targets: list[str], concurrency: int, counter_dsn: str) -> dict[str, Any]:
+def cpu_now(server: Server, relay: int | None) -> dict[str, float]:
+    """CPU used so far by this process (the probes), the server, and the proxy if any."""
+    return {
+        "probes": time.process_time(),
+        "server": server_cpu_seconds(server),
+        "proxy": process_cpu_seconds(relay) if relay else 0.0,
+    }
+
+
+def fan_out(
+    targets: list[str], concurrency: int, counter_dsn: str, server: Server, relay: int | None
+) -> dict[str, Any]:
     with counting_sessions(counter_dsn) as seen:
         reset_peak_memory()
+        before = cpu_now(server, relay)
         started = time.perf_counter()
         results = run_many(PROBE_ID, targets, concurrency=concurrency)
         wall = time.perf_counter() - started
+        after = cpu_now(server, relay)
         peak = peak_memory_mb()
     answered = sum(result.verdict is not Verdict.INCONCLUSIVE for result in results)
-    return {"concurrency": concurrency, "seconds": wall, "answered": answered, "peak_mb": peak, **seen}
+    cpu = {name: after[name] - before[name] for name in before}
+    return {
+        "concurrency": concurrency,
+        "seconds": wall,
+        "answered": answered,
+        "peak_mb": peak,
+        "cpu": cpu,
+        **seen,
+    }
 
 
 def run(
@@ -174,17 +205,19 @@ def run(
         arms = [("loopback", server.postgres.port)] if not network_only else []
         for label, port in [*arms, (f"{round_trip_ms:g} ms round trip", None)]:
             with contextlib.ExitStack() as stack:
+                relay = None
                 if port is None:
-                    port = stack.enter_context(delayed(server.postgres.port, round_trip_ms))
+                    port, relay = stack.enter_context(delayed(server.postgres.port, round_trip_ms))
                 dsns = [server.tcp_dsn(name, port) for name in names]
                 run_many(PROBE_ID, dsns[:2], concurrency=2)  # load the probes and warm up, untimed
                 print(f"  {label}: sequential …", file=sys.stderr)
-                rows = [fan_out(dsns, 1, admin)]
+                rows = [fan_out(dsns, 1, admin, server, relay)]
                 for bound in bounds:
                     print(f"  {label}: {bound} in flight …", file=sys.stderr)
-                    rows.append(fan_out(dsns, bound, admin))
+                    rows.append(fan_out(dsns, bound, admin, server, relay))
                 networks[label] = rows
     print_machine(facts)
+    cores = os.cpu_count() or 1
     table = []
     for label, rows in networks.items():
         sequential = rows[0]["seconds"]
@@ -199,6 +232,8 @@ def run(
                     f"{row['peak']} ({row['samples']} samples)",
                     "yes" if row["peak"] <= row["concurrency"] else "NO",
                     f"{row['peak_mb']:.0f} MB",
+                    " + ".join(f"{row['cpu'][part] * 1000 / targets:.1f}" for part in CPU_PARTS),
+                    ratio(sequential, sum(row["cpu"].values()) / cores),
                 ]
             )
     print_table(
@@ -211,6 +246,8 @@ def run(
             "most incident_lab sessions seen",
             "within bound",
             "peak memory",
+            "CPU ms per target (probes + server + proxy)",
+            "most speed-up the CPU allows",
         ],
         table,
         f"postgres.lock_contention against {targets} databases",

@@ -150,3 +150,21 @@ def peak_memory_mb() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def process_cpu_seconds(pid: int, *, children: bool = False) -> float:
+    """CPU a process has used (Linux; elsewhere not a number); with `children`, also that of
+    its children that have ended, which Linux adds to its totals when it reaps them."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    # utime, stime, cutime, cstime: fields 14 to 17 of proc(5), counted after the ")".
+    return sum(int(value) for value in fields[11 : 15 if children else 13]) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_seconds(server: Server) -> float:
+    """CPU the server has used in sessions that have ended: each exited backend's time
+    is in the postmaster's children totals."""
+    postmaster = (server.postgres.data_dir / "postmaster.pid").read_text().split()[0]
+    return process_cpu_seconds(int(postmaster), children=True)

@@ -43,7 +43,16 @@ from incident_lab.kinds.postgres.session import PostgresTarget
 from incident_lab.runner import default_registry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import Server, embedded_server, machine, median, print_machine, print_table, ratio
+from harness import (
+    Server,
+    embedded_server,
+    machine,
+    median,
+    print_machine,
+    print_table,
+    ratio,
+    server_cpu_seconds,
+)
 
 DATABASE = "bench"
 PROBE_ID = "postgres.lock_contention"
@@ -84,18 +93,6 @@ def select_only(server: Server, seconds: int, clients: int) -> tuple[float, floa
     if latency is None or tps is None:
         raise RuntimeError(f"pgbench printed no latency: {output[-500:]}")
     return float(latency[1]), float(tps[1])
-
-
-def server_cpu_seconds(server: Server) -> float:
-    """CPU the server has used in sessions that have ended: Linux adds each exited
-    backend's time to the postmaster's children totals (elsewhere: not a number)."""
-    postmaster = (server.postgres.data_dir / "postmaster.pid").read_text().split()[0]
-    try:
-        fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    # utime, stime, cutime, cstime: fields 14 to 17 of proc(5), counted after the ")".
-    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def server_cpu_per_round(server: Server, rounds: int) -> float:

@@ -305,7 +305,7 @@ def command_list(args: argparse.Namespace) -> int:
         if runs:
             listed.append((max(r.finished_at for r in runs), folder, runs))
     if not listed:
-        say(f"no investigations in {archive.root}")
+        say(f"no investigations in {archive.name}")
     for _, folder, runs in sorted(listed, key=lambda item: item[0], reverse=True):
         readable = [run for run in runs if not run.damaged]
         latest = readable[-1].data if readable else {}
@@ -441,7 +441,7 @@ def command_watch(args: argparse.Namespace) -> int:
     if args.until_clear < 1 or args.max_rounds < 1:
         raise UsageError("--until-clear and --max-rounds must be at least 1")
     share_probe_path(args.probe_path)
-    archive = open_archive(args.archive, local_only="incident-lab watch")
+    archive = open_archive(args.archive)
     registry = load_registry(args.probe_path)
     registry.check_patterns()  # a broken pattern file stops the watch now, not when it archives
     investigation = open_latest(args.incident, archive, registry, parse_assignments(args.target, "--target"))
@@ -590,8 +590,9 @@ def add_started_at_option(parser: argparse.ArgumentParser) -> None:
 def add_archive_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--archive",
-        metavar="DIR",
-        help="the archive folder (default: $INCIDENT_LAB_ARCHIVE or ./incident-archive)",
+        metavar="DIR|URL",
+        help="the archive folder, or a URL such as s3://bucket/prefix "
+        "(default: $INCIDENT_LAB_ARCHIVE or ./incident-archive)",
     )
 
 

@@ -61,6 +61,7 @@ def test_fan_out(capsys):
         for row in rows:
             assert row["answered"] == targets
             assert row["samples"] > 0 and 1 <= row["peak"] <= row["concurrency"]
+            assert row["cpu"]["probes"] > 0 and row["cpu"]["server"] > 0 and row["peak_mb"] > 0
     assert "speed-up" in capsys.readouterr().out
 
 
@@ -155,3 +156,21 @@ def test_monitoring_cadence(capsys):
     lock = [badge["verdict"] for badge in badges if badge["probe"] == "postgres.lock_contention"]
     assert lock[0] == "True" and "False" in lock, "the lock probe's badge did not turn when the lock went"
     assert "answer to badge" in capsys.readouterr().out
+
+
+def test_archive_list_s3(capsys):
+    benchmark = load("archive_list_s3")
+    figures = benchmark.run(**benchmark.QUICK)
+    assert figures["listed_runs"] == figures["runs"] == 10
+    assert figures["kept_up"], "a run added did not show in the listing"
+    assert all(seconds > 0 for times in figures["times"].values() for seconds in times)
+    assert "on moto's S3 server" in capsys.readouterr().out
+
+
+def test_throughput(capsys):
+    benchmark = load("throughput")
+    figures = benchmark.run(**benchmark.QUICK)
+    assert [wave["workers"] for wave in figures["waves"]] == list(benchmark.QUICK["workers"])
+    assert figures["archived"] == figures["complete"] == figures["expected"] == 3
+    assert all(wave["per_minute"] > 0 and wave["cpu_per_run"] > 0 for wave in figures["waves"])
+    assert "investigations / minute" in capsys.readouterr().out

@@ -14,15 +14,27 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-ELSEWHERE = ("incident-lab lab", "pgbouncer", "prometheus", "demo", "pip install", "--alert", "listen")
+ELSEWHERE = (
+    "incident-lab lab",
+    "pgbouncer",
+    "prometheus",
+    "demo",
+    "pip install",
+    "--alert",
+    "listen",
+    "s3://",
+)
 
 
-def readme_commands() -> list[str]:
+def readme_commands(only: str = "") -> list[str]:
+    """The README's commands; with `only`, those holding it, which the others leave out."""
     commands = []
     for block in re.findall(r"```sh\n(.*?)```", README, re.S):
         for line in block.replace("\\\n", " ").splitlines():
             command = line.split("  #")[0].strip()
-            if command.startswith("incident-lab ") and not any(word in command for word in ELSEWHERE):
+            if not command.startswith("incident-lab "):
+                continue
+            if (only in command) if only else not any(word in command for word in ELSEWHERE):
                 commands.append(command)
     return commands
 
@@ -62,3 +74,18 @@ def test_every_readme_command_runs_as_written(cli, shop_service):
         shown = cli(*words[1:])
         assert shown.returncode == 0, (command, shown.stderr[-2000:])
         assert "Traceback" not in shown.stderr, command
+
+
+def test_the_readme_commands_on_a_bucket_run_as_written(cli, shop_service, s3_server, monkeypatch):
+    """The team-archive section's commands, on moto's S3 server, reached through the AWS
+    variables alone; the bucket is the test's, the commands otherwise as written."""
+    commands = readme_commands("s3://team-incidents/archive")
+    assert [c.split()[1] for c in commands] == ["run", "list", "show"]
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    s3_server.create_bucket("team-incidents")
+    for command in commands:
+        shown = cli(*shlex.split(command)[1:])
+        assert shown.returncode == 0, (command, shown.stderr[-2000:])
+    report = shown.stdout.strip().splitlines()[-1]
+    assert report.startswith("s3://team-incidents/archive/") and report.endswith("/run-001/report.html")

@@ -220,7 +220,7 @@ def prepare_notebook(
     parameters = {
         **params.notebook_parameters(),
         "history_dir": str(incident_dir.resolve()),
-        "archive_dir": str(archive.root.resolve()),
+        "archive_dir": archive.address,
         "interactive": True,
         "probe_path": [str(Path(folder).resolve()) for folder in probe_path],
     }
@@ -324,7 +324,7 @@ def run_investigation(
     parameters = {
         **params.notebook_parameters(),
         "history_dir": str(incident_dir.resolve()),
-        "archive_dir": str(archive.root.resolve()),
+        "archive_dir": archive.address,
         "interactive": False,
     }
     try:
@@ -362,7 +362,7 @@ def run_investigation(
         archive.release_claim(incident_dir, run_name)
         if isinstance(error, OSError):  # a full disk, say: nothing archived before was touched
             raise ArchiveError(
-                f"could not archive the run in {archive.root}: {error.strerror or error}"
+                f"could not archive the run in {archive.name}: {error.strerror or error}"
             ) from None
         raise
     return RunOutcome(run_dir, error is None, results, error)

@@ -141,8 +141,21 @@ class Archive:
         # Runs read by incident_folders(), by folder name, with the folder's mtime then.
         self._read: dict[str, tuple[int, list[RunSummary]]] = {}
 
+    @property
+    def name(self) -> str:
+        """The archive as people name it (a remote one by its URL)."""
+        return str(self.root)
+
+    @property
+    def address(self) -> str:
+        """The archive as another process opens it, wherever it runs from."""
+        return str(self.root.resolve())
+
     def incident_dir(self, folder_name: str) -> Path:
         return self.root / folder_name
+
+    def has_run(self, incident_dir: Path, run: str) -> bool:
+        return (incident_dir / run).is_dir()
 
     def location(self, path: Path) -> str:
         """Where people find an archived file (a remote archive names its URL)."""
@@ -281,9 +294,9 @@ class Archive:
         exact = [f for f in folders if f.name == incident]
         matches = exact or [f for f in folders if f.name[11:] == slugify(incident)]
         if not matches:
-            raise UsageError(f"no incident {incident!r} in archive {self.root}")
+            raise UsageError(f"no incident {incident!r} in archive {self.name}")
         chosen = max(matches, key=lambda f: f.name)
-        if run and not (chosen / run).is_dir():
+        if run and not self.has_run(chosen, run):
             raise UsageError(f"incident {chosen.name} has no {run}")
         return chosen, run or None
 

@@ -6,7 +6,8 @@
 - `pgbouncer`: a real PgBouncer (pool_size 2) in front of the `database` fixture's
   database, with a `session` and a `transaction` pool;
 - `provider_standin`: LLM providers, status pages and a web service on 127.0.0.1;
-- `prometheus_server`: starts real Prometheus servers with a known history.
+- `prometheus_server`: starts real Prometheus servers with a known history;
+- `s3_server`: moto's S3 API on 127.0.0.1 with a bucket, and the AWS variables that reach it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from incident_lab.testing.pgbouncer import PgBouncer, pgbouncer_binary
 from incident_lab.testing.postgres import TestServer, create_database, drop_database, start_test_server
 from incident_lab.testing.prometheus import MissingComponent, PrometheusServer
 from incident_lab.testing.provider_standin import ProviderStandIn
+from incident_lab.testing.s3 import S3Server
 
 
 @pytest.fixture(scope="session")
@@ -74,3 +76,17 @@ def prometheus_server() -> Iterator[Callable[..., PrometheusServer]]:
     finally:
         for server in started:
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server on 127.0.0.1 with a bucket (see `incident_lab.testing.s3`)."""
+    server = S3Server()
+    try:
+        server.start()
+    except MissingComponent as missing:
+        pytest.skip(str(missing))
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,194 @@
+"""Archive on S3: `incident-lab list` over 10,000 runs in a bucket, on moto's S3 server.
+
+The bucket holds the layout a team's archive has (`PREFIX/<date>-<slug>/run-NNN/` with
+summary.json and results.json, the marker `PREFIX/.complete/<date>-<slug>/run-NNN.json`
+of each complete run) for 2,500 incidents with 4 runs each; the other files of a run
+(report, notebook, charts) are left out, which only makes the bare arm's listing
+shorter. `incident-lab list --archive s3://…` runs as a person runs it, a fresh
+process reaching the server through the AWS variables; beside it, in the same run,
+what listing the runs without an index costs (a bare s3fs script that globs every
+run's summary.json and reads them all, as this archive did before its index) and
+`python -c pass`. The first listing, which finds no index and builds it from the
+markers, is timed on its own. Afterwards a run is added through the archive's own
+API and must show in the next listing.
+
+    .venv/bin/python benchmarks/archive_list_s3.py            # 10,000 runs
+    .venv/bin/python benchmarks/archive_list_s3.py --quick    # a smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import fsspec
+
+from incident_lab.archive.remote import COMPLETE, open_archive
+from incident_lab.testing.s3 import S3Server
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import machine, median, ms, print_machine, print_table, ratio
+
+BIN = Path(sys.executable).parent
+PREFIX = "team-archive"
+SEVERITIES = ("Critical", "High", "Medium", "Low")
+STATUSES = ("Investigating", "Identified", "Monitoring", "Resolved")
+# Listing without an index: find every run's summary and read each one.
+BARE = """
+import json, sys
+import fsspec
+fs, root = fsspec.core.url_to_fs(sys.argv[1])
+paths = fs.glob(f"{root}/*/run-*/summary.json")
+summaries = [json.loads(data) for data in fs.cat(paths).values()]
+print(len(summaries))
+"""
+# What the server alone costs for the listing `incident-lab list` makes: the markers by prefix.
+MARKERS_ONLY = """
+import sys
+import fsspec
+fs, root = fsspec.core.url_to_fs(sys.argv[1])
+print(len(fs.find(f"{root}/.complete")))
+"""
+
+# Tiny sizes for --quick and the test suite: every step runs; the figures mean nothing.
+QUICK: dict[str, Any] = {"incidents": 5, "runs_per_incident": 2, "repeats": 1}
+
+
+def fill_bucket(url: str, incidents: int, runs_per_incident: int) -> int:
+    """Write the runs' objects, many at once; return the number of runs."""
+    fs, root = fsspec.core.url_to_fs(url)
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    objects: dict[str, bytes] = {}
+    for number in range(incidents):
+        when = start + dt.timedelta(hours=3 * number)
+        folder = f"{when:%Y-%m-%d}-checkout-failing-{number:05d}"
+        for run_number in range(1, runs_per_incident + 1):
+            run = f"run-{run_number:03d}"
+            finished = when + dt.timedelta(minutes=20 * run_number)
+            summary = {
+                "incident": f"Checkout failing {number}",
+                "date": f"{when:%Y-%m-%d}",
+                "severity": SEVERITIES[number % 4],
+                "status": STATUSES[min(run_number - 1, 3)],
+                "outcome": "completed",
+                "error": None,
+                "finished_at": finished.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                "verdicts": {"True": 1, "False": 5, "Inconclusive": run_number % 2},
+            }
+            data = (json.dumps(summary, indent=1) + "\n").encode()
+            objects[f"{root}/{folder}/{run}/summary.json"] = data
+            objects[f"{root}/{folder}/{run}/results.json"] = json.dumps({"incident": summary}).encode()
+            objects[f"{root}/{COMPLETE}/{folder}/{run}.json"] = data
+    fs.pipe(objects, batch_size=64)
+    return incidents * runs_per_incident
+
+
+def timed(command: Sequence[str], env: Mapping[str, str]) -> tuple[float, str]:
+    started = time.perf_counter()
+    completed = subprocess.run(command, check=True, capture_output=True, text=True, env=dict(env))
+    return time.perf_counter() - started, completed.stdout
+
+
+def listed_runs(output: str) -> dict[str, list[str]]:
+    listed: dict[str, list[str]] = {}
+    incident = ""
+    for line in output.splitlines():
+        if line.startswith("  "):
+            listed[incident].append(line.split()[0])
+        else:
+            incident = line.split()[0]
+            listed[incident] = []
+    return listed
+
+
+def run(incidents: int = 2500, runs_per_incident: int = 4, repeats: int = 5) -> dict[str, Any]:
+    with S3Server() as s3:
+        env = {**os.environ, **s3.env}
+        os.environ.update(s3.env)  # this process fills the bucket and adds a run the same way
+        url = f"s3://{s3.bucket}/{PREFIX}"
+        started = time.perf_counter()
+        runs = fill_bucket(url, incidents, runs_per_incident)
+        made = time.perf_counter() - started
+        commands = {
+            "incident-lab list": [str(BIN / "incident-lab"), "list", "--archive", url],
+            "bare s3fs: glob + read every summary.json": [sys.executable, "-c", BARE, url],
+            "bare s3fs: list the markers only, read nothing": [sys.executable, "-c", MARKERS_ONLY, url],
+            "python -c pass": [sys.executable, "-c", "pass"],
+        }
+        first, _ = timed(commands["incident-lab list"], env)
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        listed = ""
+        for _ in range(repeats):
+            for name, command in commands.items():
+                taken, output = timed(command, env)
+                times[name].append(taken)
+                listed = output if name == "incident-lab list" else listed
+        kept_up = run_added_shows(url, commands["incident-lab list"], env)
+    listed_count = sum(len(names) for names in listed_runs(listed).values())
+    facts = machine()
+    print_machine(facts)
+    ours, bare = median(times["incident-lab list"]), median(times[list(commands)[1]])
+    print_table(
+        ["command", "median", "÷ bare s3fs", "÷ python -c pass"],
+        [
+            [
+                name,
+                ms(median(values)),
+                ratio(median(values), bare),
+                ratio(median(values), median(times["python -c pass"])),
+            ]
+            for name, values in times.items()
+        ]
+        + [["incident-lab list, the first time (no index yet)", ms(first), ratio(first, bare), ""]],
+        f"Listing {runs:,} runs of {incidents:,} incidents on moto's S3 server "
+        f"({repeats} times each; written in {made:.0f} s)",
+    )
+    print(
+        f"incident-lab list printed {listed_count:,} runs; aim under 2 s: {'met' if ours < 2 else 'missed'}"
+    )
+    print(f"A run added shows in the next listing: {'yes' if kept_up else 'NO'}")
+    print()
+    return {
+        "machine": facts,
+        "runs": runs,
+        "listed_runs": listed_count,
+        "times": times,
+        "first_seconds": first,
+        "kept_up": kept_up,
+    }
+
+
+def run_added_shows(url: str, listing: Sequence[str], env: Mapping[str, str]) -> bool:
+    """Add a run the way `incident-lab run` does; list again."""
+    archive = open_archive(url)
+    incident_dir = archive.incident_folders()[0]
+    staged = archive.staging_dir()
+    summary = {"incident": "added", "outcome": "failed", "finished_at": "2027-01-01T00:00:00.000Z"}
+    (staged / "summary.json").write_text(json.dumps(summary))
+    added = archive.commit(staged, incident_dir, archive.claim_run(incident_dir))
+    return added.name in listed_runs(timed(listing, env)[1]).get(incident_dir.name, [])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, for the test suite")
+    parser.add_argument("--incidents", type=int, default=2500, help="incidents of 4 runs each")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    if args.quick:
+        run(**QUICK)
+    else:
+        run(incidents=args.incidents, repeats=args.repeats)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
