@@ -213,21 +213,10 @@ MAX_PARAMS_DEPTH = 32
 def load_params_file(path: str) -> dict[str, Any]:
     """A parameters file: at most `MAX_PARAMS_FILE_BYTES`, nested at most `MAX_PARAMS_DEPTH`
     deep (an incident's parameters are far smaller; anything bigger is a mistake or worse)."""
-    import yaml
+    from incident_lab.yaml_files import parse_yaml, read_limited
 
-    try:
-        with open(path, "rb") as handle:
-            text = handle.read(MAX_PARAMS_FILE_BYTES + 1)
-    except OSError as error:
-        raise UsageError(f"cannot read parameters file {path}: {error.strerror}") from None
-    if len(text) > MAX_PARAMS_FILE_BYTES:
-        raise UsageError(f"parameters file {path} is larger than {MAX_PARAMS_FILE_BYTES // 1024} KiB")
-    try:
-        loaded = yaml.safe_load(text)
-    except RecursionError:
-        raise UsageError(f"parameters file {path} is nested too deeply") from None
-    except (yaml.YAMLError, ValueError, TypeError) as error:  # YAML's date parser raises ValueError
-        raise UsageError(f"parameters file {path} is not valid YAML: {str(error).splitlines()[0]}") from None
+    text = read_limited(path, MAX_PARAMS_FILE_BYTES, "parameters file", UsageError)
+    loaded = parse_yaml(text, f"parameters file {path}", UsageError)
     if not isinstance(loaded, dict):
         raise UsageError(f"parameters file {path} must hold a mapping of parameter names to values")
     if nesting(loaded) > MAX_PARAMS_DEPTH:

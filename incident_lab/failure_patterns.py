@@ -40,6 +40,7 @@ from incident_lab.exceptions import PatternError, UsageError
 from incident_lab.result import JsonScalar, Result
 from incident_lab.verdict import Verdict
 from incident_lab.wording import truncate
+from incident_lab.yaml_files import parse_yaml
 
 PATTERN_SUFFIXES = (".yaml", ".yml")
 MAX_PATTERN_BYTES = 64 * 1024
@@ -599,17 +600,9 @@ def _kind(value: object) -> str:
 
 def read_pattern(text: bytes, source: str) -> Pattern:
     """One pattern from the text of its file; `source` names the file in errors."""
-    import yaml
-
     if len(text) > MAX_PATTERN_BYTES:
         raise PatternError(f"pattern file {source}: larger than {MAX_PATTERN_BYTES // 1024} KiB")
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        data = yaml.load(text, Loader=loader)  # a safe loader, C or Python
-    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as error:  # ValueError: YAML's dates
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise PatternError(f"pattern file {source}: not valid YAML: {first}") from None
-    return _Reader(source).pattern(data)
+    return _Reader(source).pattern(parse_yaml(text, f"pattern file {source}", PatternError))
 
 
 def pattern_files(folder: Traversable) -> list[Traversable]:

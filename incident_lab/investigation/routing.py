@@ -43,6 +43,7 @@ from incident_lab.investigation.alerts import Alert, AlertError
 from incident_lab.investigation.params import SEVERITIES, choose
 from incident_lab.kinds import target_spec
 from incident_lab.registry import Registry
+from incident_lab.yaml_files import parse_yaml, read_limited
 
 MAX_ROUTING_FILE_BYTES = 1024 * 1024
 REFERENCE = re.compile(r"\$\{(labels|alert)\.([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -153,20 +154,8 @@ def reference_value(found: re.Match[str], alert: Alert, where: str) -> str:
 
 
 def load_routing(path: str | Path) -> Routing:
-    import yaml
-
-    try:
-        with open(path, "rb") as handle:
-            text = handle.read(MAX_ROUTING_FILE_BYTES + 1)
-    except OSError as error:
-        raise RoutingError(f"cannot read routing file {path}: {error.strerror}") from None
-    if len(text) > MAX_ROUTING_FILE_BYTES:
-        raise RoutingError(f"routing file {path} is larger than {MAX_ROUTING_FILE_BYTES // 1024} KiB")
-    try:
-        loaded = yaml.safe_load(text)
-    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise RoutingError(f"routing file {path}: not valid YAML: {reason}") from None
+    text = read_limited(path, MAX_ROUTING_FILE_BYTES, "routing file", RoutingError)
+    loaded = parse_yaml(text, f"routing file {path}", RoutingError)
     return read_routing(loaded, str(path))
 
 

@@ -14,6 +14,7 @@ LAYERS = {
     "incident_lab.verdict": 0,
     "incident_lab.redaction": 0,
     "incident_lab.wording": 0,
+    "incident_lab.yaml_files": 0,
     "incident_lab.durations": 0,
     "incident_lab.result": 0,
     "incident_lab.charts": 0,
