@@ -224,7 +224,9 @@ class Listener:
     def command(self, params_file: Path) -> list[str]:
         nice = shutil.which("nice")
         probe_paths = [word for folder in self.settings.probe_path for word in ("--probe-path", folder)]
-        run = [sys.executable, "-m", "incident_lab.cli", *probe_paths, "run", "-f", str(params_file)]
+        # -P: without the working folder first on sys.path, where a folder named incident_lab (a
+        # checkout, say) would be imported instead of the installed package.
+        run = [sys.executable, "-P", "-m", "incident_lab.cli", *probe_paths, "run", "-f", str(params_file)]
         run += ["--archive", str(self.settings.archive.root)]
         return [nice, "-n", str(NICENESS), *run] if nice else run
 
