@@ -111,7 +111,9 @@ class RemoteArchive(Archive):
         register_secrets(os.environ.get(name) for name in CREDENTIAL_VARIABLES + ENDPOINT_VARIABLES)
         self.url = url.rstrip("/")
         try:
-            self.fs, self.remote = fsspec.core.url_to_fs(self.url)
+            # Not fsspec's cached instance: it is keyed by the arguments, while the endpoint and the
+            # credentials come from the environment, which may have changed since (another endpoint).
+            self.fs, self.remote = fsspec.core.url_to_fs(self.url, skip_instance_cache=True)
         except (ImportError, ValueError) as error:
             raise UsageError(f"archive {url}: {error}") from None
         self.errors = store_errors()
