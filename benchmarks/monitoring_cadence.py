@@ -28,6 +28,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -148,7 +149,9 @@ def badge_latency(dsn: str, socket_dsn: str, rounds: int, waiters: int) -> list[
     milliseconds from its probe's answer; the lock is released once its badge shows it."""
     from jupyter_client.manager import start_new_kernel
 
-    manager, client = start_new_kernel(kernel_name="python3")
+    # Outside the checkout: a kernel puts its working folder first on sys.path, and the
+    # checkout's incident_lab/ (without its probes) would shadow the installed package.
+    manager, client = start_new_kernel(kernel_name="python3", cwd=tempfile.gettempdir())
     printed: list[str] = []
 
     def output(message: dict[str, Any]) -> None:

@@ -63,6 +63,20 @@ def free_port() -> int:
     return find_free_port()
 
 
+def wait_for_a_probe_session(dsn: str, process: subprocess.Popen[str], timeout: float = 120) -> None:
+    """Until a probe of `process` is connected to the server (its `application_name`): then a
+    signal sent lands inside a probe's window, not in the start-up before it on a busy machine."""
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        query = "SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE application_name = 'incident_lab'"
+        while not connection.execute(query).fetchone()[0]:  # type: ignore[index]
+            assert process.poll() is None, "it ended before any probe connected"
+            assert time.monotonic() < deadline, "no probe connected"
+            time.sleep(0.05)
+
+
 def pattern_standing(*results: Result) -> dict[str, str]:
     """Each built-in failure pattern's standing (matched, ruled out, open) given `results`."""
     return {m.pattern: m.status for m in match_patterns(default_registry().patterns, results)}

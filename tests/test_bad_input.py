@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import pytest
 import yaml
+from conftest import wait_for_a_probe_session
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from incident_lab import scenarios
@@ -599,11 +600,9 @@ def test_a_signal_during_a_run_leaves_one_line_no_staging_and_no_kernel(
 ):
     archive = tmp_path / "archive"
     running = slow_run(cli, database, archive)
-    deadline = time.monotonic() + 60
-    while not kernels_of(running.pid):
-        assert time.monotonic() < deadline and running.poll() is None
-        time.sleep(0.1)
-    time.sleep(3)  # inside the probe's sampling window
+    wait_for_a_probe_session(database, running)
+    assert kernels_of(running.pid)
+    time.sleep(1)  # inside the probe's 15 s sampling window
     running.send_signal(sent)
     _, errors = running.communicate(timeout=60)
     assert running.returncode == code, errors

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import nbformat
+from conftest import wait_for_a_probe_session
 
 from incident_lab import scenarios
 from incident_lab.archive.execute import run_investigation
@@ -204,7 +205,8 @@ def test_ctrl_c_before_the_first_round_ends_still_archives_a_readable_run(databa
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(2)  # inside round 1's 6 s sampling window
+    wait_for_a_probe_session(database, watcher)
+    time.sleep(1)  # inside round 1's 6 s sampling window
     watcher.send_signal(signal.SIGINT)
     out, errors = watcher.communicate(timeout=120)
     assert watcher.returncode == 0, errors
