@@ -53,6 +53,21 @@ print(count)
 QUICK: dict[str, Any] = {"incidents": 5, "runs_per_incident": 2, "repeats": 1}
 
 
+def run_summary(number: int, run_number: int, when: dt.datetime) -> dict[str, Any]:
+    """The summary.json of run `run_number` of incident `number`, as `incident-lab run` writes it."""
+    finished = when + dt.timedelta(minutes=20 * run_number)
+    return {
+        "incident": f"Checkout failing {number}",
+        "date": f"{when:%Y-%m-%d}",
+        "severity": SEVERITIES[number % 4],
+        "status": STATUSES[min(run_number - 1, 3)],
+        "outcome": "completed",
+        "error": None,
+        "finished_at": finished.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "verdicts": {"True": 1, "False": 5, "Inconclusive": run_number % 2},
+    }
+
+
 def make_archive(root: Path, incidents: int, runs_per_incident: int) -> int:
     """Write the archive; return the number of runs."""
     start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -63,17 +78,7 @@ def make_archive(root: Path, incidents: int, runs_per_incident: int) -> int:
         for run_number in range(1, runs_per_incident + 1):
             folder = incident / f"run-{run_number:03d}"
             (folder / "charts").mkdir(parents=True)
-            finished = when + dt.timedelta(minutes=20 * run_number)
-            summary = {
-                "incident": f"Checkout failing {number}",
-                "date": f"{when:%Y-%m-%d}",
-                "severity": SEVERITIES[number % 4],
-                "status": STATUSES[min(run_number - 1, 3)],
-                "outcome": "completed",
-                "error": None,
-                "finished_at": finished.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-                "verdicts": {"True": 1, "False": 5, "Inconclusive": run_number % 2},
-            }
+            summary = run_summary(number, run_number, when)
             (folder / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
             (folder / "results.json").write_text(json.dumps({"incident": summary, "results": []}) + "\n")
             (folder / "report.html").write_text("<!DOCTYPE html><title>report</title>\n")

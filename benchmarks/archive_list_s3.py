@@ -35,12 +35,11 @@ from incident_lab.archive.remote import COMPLETE, open_archive
 from incident_lab.testing.s3 import S3Server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from archive_list import run_summary
 from harness import machine, median, ms, print_machine, print_table, ratio
 
 BIN = Path(sys.executable).parent
 PREFIX = "team-archive"
-SEVERITIES = ("Critical", "High", "Medium", "Low")
-STATUSES = ("Investigating", "Identified", "Monitoring", "Resolved")
 # Listing without an index: find every run's summary and read each one.
 BARE = """
 import json, sys
@@ -72,17 +71,7 @@ def fill_bucket(url: str, incidents: int, runs_per_incident: int) -> int:
         folder = f"{when:%Y-%m-%d}-checkout-failing-{number:05d}"
         for run_number in range(1, runs_per_incident + 1):
             run = f"run-{run_number:03d}"
-            finished = when + dt.timedelta(minutes=20 * run_number)
-            summary = {
-                "incident": f"Checkout failing {number}",
-                "date": f"{when:%Y-%m-%d}",
-                "severity": SEVERITIES[number % 4],
-                "status": STATUSES[min(run_number - 1, 3)],
-                "outcome": "completed",
-                "error": None,
-                "finished_at": finished.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-                "verdicts": {"True": 1, "False": 5, "Inconclusive": run_number % 2},
-            }
+            summary = run_summary(number, run_number, when)
             data = (json.dumps(summary, indent=1) + "\n").encode()
             objects[f"{root}/{folder}/{run}/summary.json"] = data
             objects[f"{root}/{folder}/{run}/results.json"] = json.dumps({"incident": summary}).encode()
