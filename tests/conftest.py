@@ -77,6 +77,20 @@ def wait_for_a_probe_session(dsn: str, process: subprocess.Popen[str], timeout: 
             time.sleep(0.05)
 
 
+def add_migration_history(dsn: str, age: str) -> None:
+    """A Django migration applied `age` ago (an interval, e.g. '4 minutes')."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute(
+            "CREATE TABLE django_migrations (id serial, app text, name text, applied timestamptz)"
+        )
+        connection.execute(
+            "INSERT INTO django_migrations (app, name, applied)"
+            f" VALUES ('shop', '0042_orders_add_shipped_at', now() - interval '{age}')"
+        )
+
+
 def pattern_standing(*results: Result) -> dict[str, str]:
     """Each built-in failure pattern's standing (matched, ruled out, open) given `results`."""
     return {m.pattern: m.status for m in match_patterns(default_registry().patterns, results)}

@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
+from conftest import add_migration_history
 
 from incident_lab import scenarios
 from incident_lab.embedded import EmbeddedPostgres
@@ -93,17 +94,6 @@ def run(cli, tmp_path, name, targets, hypotheses, *options, env=None) -> Run:
     shown = cli(*options, "run", "-f", str(params), "--archive", str(tmp_path / "archive"), env=env)
     assert shown.returncode == 0, shown.stderr
     return Run(Path(shown.stdout.strip()))
-
-
-def add_migration_history(dsn, age):
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        connection.execute(
-            "CREATE TABLE django_migrations (id serial, app text, name text, applied timestamptz)"
-        )
-        connection.execute(
-            "INSERT INTO django_migrations (app, name, applied)"
-            f" VALUES ('shop', '0042_orders_add_shipped_at', now() - interval '{age}')"
-        )
 
 
 def readme_section() -> str:

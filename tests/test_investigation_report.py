@@ -5,8 +5,8 @@ import re
 import textwrap
 from pathlib import Path
 
-import psycopg
 import pytest
+from conftest import add_migration_history
 
 from incident_lab import Result, scenarios
 from incident_lab.archive.execute import run_investigation
@@ -30,17 +30,6 @@ def investigation(dsn, hypotheses=LOCKS, **extra):
         "hypotheses": hypotheses,
         **extra,
     }
-
-
-def add_migration_history(dsn, age):
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        connection.execute(
-            "CREATE TABLE django_migrations (id serial, app text, name text, applied timestamptz)"
-        )
-        connection.execute(
-            "INSERT INTO django_migrations (app, name, applied)"
-            f" VALUES ('shop', '0042_orders_add_shipped_at', now() - interval '{age}')"
-        )
 
 
 def test_contention_confirms_the_lock_hypothesis_and_the_report_names_the_migration(database, tmp_path):
