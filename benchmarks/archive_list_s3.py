@@ -63,7 +63,7 @@ QUICK: dict[str, Any] = {"incidents": 5, "runs_per_incident": 2, "repeats": 1}
 
 def fill_bucket(url: str, incidents: int, runs_per_incident: int) -> int:
     """Write the runs' objects, many at once; return the number of runs."""
-    fs, root = fsspec.core.url_to_fs(url)
+    fs, root = fsspec.core.url_to_fs(url, skip_instance_cache=True)
     start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     objects: dict[str, bytes] = {}
     for number in range(incidents):
@@ -99,28 +99,41 @@ def listed_runs(output: str) -> dict[str, list[str]]:
 
 
 def run(incidents: int = 2500, runs_per_incident: int = 4, repeats: int = 5) -> dict[str, Any]:
+    outer_environment = dict(os.environ)
     with S3Server() as s3:
         env = {**os.environ, **s3.env}
         os.environ.update(s3.env)  # this process fills the bucket and adds a run the same way
-        url = f"s3://{s3.bucket}/{PREFIX}"
-        started = time.perf_counter()
-        runs = fill_bucket(url, incidents, runs_per_incident)
-        made = time.perf_counter() - started
-        commands = {
-            "incident-lab list": [str(BIN / "incident-lab"), "list", "--archive", url],
-            "bare s3fs: glob + read every summary.json": [sys.executable, "-c", BARE, url],
-            "bare s3fs: list the markers only, read nothing": [sys.executable, "-c", MARKERS_ONLY, url],
-            "python -c pass": [sys.executable, "-c", "pass"],
-        }
-        first, _ = timed(commands["incident-lab list"], env)
-        times: dict[str, list[float]] = {name: [] for name in commands}
-        listed = ""
-        for _ in range(repeats):
-            for name, command in commands.items():
-                taken, output = timed(command, env)
-                times[name].append(taken)
-                listed = output if name == "incident-lab list" else listed
-        kept_up = run_added_shows(url, commands["incident-lab list"], env)
+        try:
+            return measure(s3, env, incidents, runs_per_incident, repeats)
+        finally:
+            # The caller (the test suite runs this in-process) must not go on aiming at a stopped server.
+            os.environ.clear()
+            os.environ.update(outer_environment)
+
+
+def measure(
+    s3: S3Server, env: dict[str, str], incidents: int, runs_per_incident: int, repeats: int
+) -> dict[str, Any]:
+    """Fill the bucket, time each listing side by side, print the table."""
+    url = f"s3://{s3.bucket}/{PREFIX}"
+    started = time.perf_counter()
+    runs = fill_bucket(url, incidents, runs_per_incident)
+    made = time.perf_counter() - started
+    commands = {
+        "incident-lab list": [str(BIN / "incident-lab"), "list", "--archive", url],
+        "bare s3fs: glob + read every summary.json": [sys.executable, "-c", BARE, url],
+        "bare s3fs: list the markers only, read nothing": [sys.executable, "-c", MARKERS_ONLY, url],
+        "python -c pass": [sys.executable, "-c", "pass"],
+    }
+    first, _ = timed(commands["incident-lab list"], env)
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    listed = ""
+    for _ in range(repeats):
+        for name, command in commands.items():
+            taken, output = timed(command, env)
+            times[name].append(taken)
+            listed = output if name == "incident-lab list" else listed
+    kept_up = run_added_shows(url, commands["incident-lab list"], env)
     listed_count = sum(len(names) for names in listed_runs(listed).values())
     facts = machine()
     print_machine(facts)

@@ -66,13 +66,19 @@ def test_views_follow_monitoring_without_holding_up_its_rounds(database):
             await asyncio.sleep(0.05)
         beating.cancel()
         panel.close()
-        return state, longest_stall
+        return state, longest_stall, max(book._cost.values())
 
-    state, longest_stall = asyncio.run(session())
+    state, longest_stall, slowest_view = asyncio.run(session())
     rounds = [r for r in state.rounds if r.label.startswith("monitoring round")]
     gaps = [(parse_time(b.at) - parse_time(a.at)).total_seconds() for a, b in itertools.pairwise(rounds)]
     assert len(rounds) >= 5 and all(0.8 < gap < 1.4 for gap in gaps), gaps
-    assert longest_stall < 0.5, f"the event loop stalled {longest_stall:.2f} s while the views redrew"
+    # Drawn on the loop, the chart would stall it for as long as it takes to draw. Drawn off it,
+    # the loop waits only while the drawing's C code holds the GIL: a fraction of that, on a quiet
+    # machine or a loaded one alike (0.15 s of 1.0-1.4 s here), so the bound is relative.
+    assert longest_stall < slowest_view / 2, (
+        f"the event loop stalled {longest_stall:.2f} s while the views redrew "
+        f"(the slowest took {slowest_view:.2f} s to draw)"
+    )
 
 
 def test_a_section_that_fails_to_redraw_says_so_and_the_others_go_on(database):
