@@ -2,10 +2,14 @@
 
     PREFIX/<YYYY-MM-DD>-<slug>/run-NNN/…        the run's files, as in a local archive
     PREFIX/.claims/<YYYY-MM-DD>-<slug>/run-NNN   the run number, taken by one writer
+    PREFIX/.journal/<YYYY-MM-DDTHH>/<YYYY-MM-DD>-<slug>/run-NNN
+                                                empty: the hour (UTC, the writer's clock) the
+                                                run was completed in, written just before
     PREFIX/.complete/<YYYY-MM-DD>-<slug>/run-NNN.json
                                                 the run's summary: written last, it says
                                                 the run is complete
-    PREFIX/.index.json                          the summaries of the runs listed last time
+    PREFIX/.index.json                          the summaries of the runs listed last time,
+                                                and when they were listed
 
 Every object is created with a conditional write (`If-None-Match: *`, fsspec's
 `mode="create"`), which the store refuses when the object exists: a run number is
@@ -18,12 +22,18 @@ complete leaves a gap in the numbers. That holds where the driver's create is at
 (s3fs sends `If-None-Match`); fsspec's `file://` checks and then writes, so two writers
 of one folder are kept apart only when it is given as a path (`Archive`).
 
-`list` and `show` list `.complete/` by prefix (one request per thousand runs) and take
-the summaries from `.index.json`, fetching only the markers it does not hold, and
-rewrite it when it was behind. The index is a cache, the one object that is ever
-replaced: it is never believed beyond the listing, so a stale or lost one costs time,
-never a run. Run files are read only when asked for: a run's results.json for `show`,
-an incident's for its timeline.
+`list` reads `.index.json` and then only the journal's hours since the index was written
+(less `JOURNAL_WINDOW`, so a writer's clock behind the lister's, or a marker created a
+moment after its journal entry, is still seen): a request or two, however many runs the
+archive holds. It fetches the markers of the runs it did not know (a journal entry
+without its marker is a run not complete, not listed) and rewrites the index when it was
+behind. At least every `FULL_LISTING_EVERY`, and whenever the index is missing, of another
+version or from a clock ahead of this one, it lists the whole of `.complete/` instead (one
+request per thousand runs): that finds runs the journal missed (written by an earlier
+version, or by a clock off by more than the window) and drops runs deleted by hand. The
+index is a cache, the one object that is ever replaced: a stale or lost one costs time,
+never a run. `show` lists its incident's markers by prefix. Run files are read only when
+asked for: a run's results.json for `show`, an incident's for its timeline.
 
 Endpoint and credentials are the standard AWS ones (`AWS_ENDPOINT_URL`, `AWS_PROFILE`,
 `~/.aws/credentials`, …), read by s3fs through botocore, never by incident_lab. The
@@ -33,10 +43,12 @@ process, removed when it ends.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +67,19 @@ from incident_lab.archive.store import (
 from incident_lab.exceptions import ArchiveError, UsageError
 from incident_lab.investigation.history import IncidentHistory
 from incident_lab.redaction import register_secrets, scrub
+from incident_lab.result import utc_now
 
 COMPLETE = ".complete"
 CLAIMS = ".claims"
+JOURNAL = ".journal"
 INDEX = ".index.json"
-INDEX_VERSION = 1
+INDEX_VERSION = 2
+# How far before the last listing the journal is read again, and after now: room for the
+# writers' clocks to differ from the lister's (NTP keeps them within a second), and for a
+# marker created a while after its journal entry.
+JOURNAL_WINDOW = dt.timedelta(minutes=15)
+# The most a run missed by the journal (see the module's docstring) stays unlisted.
+FULL_LISTING_EVERY = dt.timedelta(hours=1)
 MARKER_SUFFIX = ".json"
 # What botocore reads that must never reach a report or an error message.
 CREDENTIAL_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
@@ -100,6 +120,54 @@ def summary_of(incident: str, run: str, data: bytes | Exception) -> RunSummary:
     if not isinstance(summary, dict):
         return RunSummary(incident, run, {DAMAGED: "its summary does not hold an object"})
     return RunSummary(incident, run, summary)
+
+
+def journal_hour(when: dt.datetime) -> str:
+    return f"{when.astimezone(dt.UTC):%Y-%m-%dT%H}"
+
+
+def journal_hours(since: dt.datetime, until: dt.datetime) -> list[str]:
+    """The journal's hour folders from `since` to `until`, both included."""
+    hour = since.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    hours = []
+    while hour <= until:
+        hours.append(journal_hour(hour))
+        hour += dt.timedelta(hours=1)
+    return hours
+
+
+@dataclass(frozen=True)
+class ListingIndex:
+    """What `.index.json` holds: the summaries listed, when, and when `.complete/` was last
+    listed whole (never, for a missing or unreadable index: then it must be)."""
+
+    runs: dict[str, Any] = field(default_factory=dict)
+    listed_at: dt.datetime | None = None
+    full_at: dt.datetime | None = None
+
+    def journal_since(self, now: dt.datetime) -> dt.datetime | None:
+        """From when the journal must be read for a listing as of `now`, or None when only a
+        listing of the whole of `.complete/` will do."""
+        if self.listed_at is None or self.full_at is None:
+            return None
+        from_the_future = max(self.listed_at, self.full_at) > now + JOURNAL_WINDOW
+        if from_the_future or now - self.full_at >= FULL_LISTING_EVERY:
+            return None
+        return self.listed_at - JOURNAL_WINDOW
+
+    @classmethod
+    def parse(cls, document: Any) -> ListingIndex:
+        if not isinstance(document, dict) or document.get("version") != INDEX_VERSION:
+            return cls()
+        runs = document.get("runs")
+        try:
+            listed_at = dt.datetime.fromisoformat(document["listed_at"])
+            full_at = dt.datetime.fromisoformat(document["full_at"])
+        except (KeyError, TypeError, ValueError):
+            return cls()
+        if not isinstance(runs, dict) or listed_at.tzinfo is None or full_at.tzinfo is None:
+            return cls()
+        return cls(runs, listed_at, full_at)
 
 
 class RemoteArchive(Archive):
@@ -147,6 +215,24 @@ class RemoteArchive(Archive):
 
     # Reading
 
+    def _journal(self, since: dt.datetime, until: dt.datetime) -> list[str]:
+        """The runs the journal says were completed from `since` to `until`, as `incident/run`."""
+        base = self._remote(JOURNAL)
+        self.fs.invalidate_cache(base)
+        names = []
+        for hour in journal_hours(since, until):
+            try:
+                found = self.fs.find(f"{base}/{hour}", detail=False)
+            except FileNotFoundError:
+                continue
+            except self.errors as error:
+                raise self._failed("read its journal", error) from None
+            for path in found:
+                incident, _, run = path[len(base) + len(hour) + 2 :].partition("/")
+                if incident and is_run_name(run):
+                    names.append(f"{incident}/{run}")
+        return names
+
     def _markers(self, under: str) -> list[str]:
         """The markers of complete runs under `.complete/<under>`, as `incident/run` names."""
         base = self._remote(COMPLETE)
@@ -166,7 +252,8 @@ class RemoteArchive(Archive):
         return names
 
     def _summaries(self, names: list[str], known: dict[str, Any]) -> dict[str, RunSummary]:
-        """Each named run's summary: from `known` (the index), else fetched at once."""
+        """Each named run's summary: from `known` (the index), else fetched at once. A run
+        whose marker is not there (not complete yet, or deleted since) is left out."""
         missing = [self._remote(COMPLETE, name + MARKER_SUFFIX) for name in names if name not in known]
         fetched: dict[str, Any] = {}
         if missing:
@@ -181,23 +268,29 @@ class RemoteArchive(Archive):
                 summaries[name] = RunSummary(incident, run, known[name])
             else:
                 data = fetched.get(self._remote(COMPLETE, name + MARKER_SUFFIX), FileNotFoundError())
-                summaries[name] = summary_of(incident, run, data)
+                if not isinstance(data, FileNotFoundError):
+                    summaries[name] = summary_of(incident, run, data)
         return summaries
 
-    def _load_index(self) -> dict[str, Any]:
+    def _load_index(self) -> ListingIndex:
         try:
-            index = json.loads(self.fs.cat_file(self._remote(INDEX)))
-        except (*self.errors, ValueError):
-            return {}
-        if not isinstance(index, dict) or index.get("version") != INDEX_VERSION:
-            return {}
-        runs = index.get("runs")
-        return runs if isinstance(runs, dict) else {}
+            return ListingIndex.parse(json.loads(self.fs.cat_file(self._remote(INDEX))))
+        except (*self.errors, ValueError, RecursionError):
+            return ListingIndex()
 
-    def _save_index(self, summaries: dict[str, RunSummary]) -> None:
+    def _save_index(
+        self, summaries: dict[str, RunSummary], listed_at: dt.datetime, full_at: dt.datetime
+    ) -> None:
         """Replace the cache of summaries (damaged ones are read again next time)."""
-        runs = {name: s.data for name, s in summaries.items() if not s.damaged}
-        document = json.dumps({"version": INDEX_VERSION, "runs": runs}, ensure_ascii=False)
+        document = json.dumps(
+            {
+                "version": INDEX_VERSION,
+                "listed_at": listed_at.isoformat(),
+                "full_at": full_at.isoformat(),
+                "runs": {name: s.data for name, s in summaries.items() if not s.damaged},
+            },
+            ensure_ascii=False,
+        )
         try:
             self.fs.pipe_file(self._remote(INDEX), document.encode())
         except self.errors:
@@ -208,12 +301,23 @@ class RemoteArchive(Archive):
             self._listed.setdefault(summary.incident_folder, []).append(summary)
 
     def incident_folders(self) -> list[Path]:
-        """Every incident with a complete run: one listing of `.complete/` and the index."""
-        names = self._markers("")
-        known = self._load_index()
-        summaries = self._summaries(names, known)
-        if set(known) != {name for name, s in summaries.items() if not s.damaged}:
-            self._save_index(summaries)
+        """Every incident with a complete run: the index and the journal's latest hours, or
+        when the index cannot be trusted that far, the whole of `.complete/`."""
+        now = utc_now()
+        index = self._load_index()
+        since = index.journal_since(now)
+        if since is not None and index.full_at is not None:
+            recent = self._journal(since, now + JOURNAL_WINDOW)
+            summaries = self._summaries(sorted({*index.runs, *recent}), index.runs)
+            full_at = index.full_at
+        else:
+            summaries = self._summaries(self._markers(""), index.runs)
+            full_at = now
+        behind = set(index.runs) != {name for name, s in summaries.items() if not s.damaged}
+        # Rewritten also when older than the window, so that the next journal read stays short.
+        aged = index.listed_at is None or now - index.listed_at > JOURNAL_WINDOW
+        if behind or aged or since is None:  # (None: listed whole, which the index records)
+            self._save_index(summaries, listed_at=now, full_at=full_at)
         self._listed = {}
         self._remember(summaries)
         return [self.root / incident for incident in sorted(self._listed)]
@@ -315,6 +419,11 @@ class RemoteArchive(Archive):
             name = f"{target}/{path.relative_to(run_dir).as_posix()}"
             self._create(self._remote(name), path.read_bytes())
             yield name
+        # The journal entry before the marker: a run is listed once both are there, and a
+        # writer that dies between the two leaves a run that was never complete.
+        journal_entry = f"{JOURNAL}/{journal_hour(utc_now())}/{target}"
+        self._create(self._remote(journal_entry), b"")
+        yield journal_entry
         self._create(self._remote(COMPLETE, target + MARKER_SUFFIX), (run_dir / SUMMARY).read_bytes())
         yield f"{COMPLETE}/{target}{MARKER_SUFFIX}"
 
