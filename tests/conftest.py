@@ -10,6 +10,7 @@ them alone); every other test is marked `slow`: it starts servers, kernels or a 
 from __future__ import annotations
 
 import math
+import signal
 import subprocess
 import sys
 import time
@@ -61,6 +62,13 @@ def database_password(database: str) -> str:
 @pytest.fixture
 def free_port() -> int:
     return find_free_port()
+
+
+def ctrl_c_as_from_a_terminal() -> None:
+    """`preexec_fn` for a process a test sends SIGINT: a suite started in the background
+    (`.ci/run &` in a script, nohup) runs with SIGINT ignored, which its children inherit,
+    and Python then never turns SIGINT into KeyboardInterrupt, as is right for them."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for_a_probe_session(dsn: str, process: subprocess.Popen[str], timeout: float = 120) -> None:

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import pytest
 import yaml
-from conftest import wait_for_a_probe_session
+from conftest import ctrl_c_as_from_a_terminal, wait_for_a_probe_session
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from incident_lab import scenarios
@@ -584,7 +584,13 @@ def test_every_placement_of_every_kinds_secret_stays_out_of_every_file_and_outpu
 def slow_run(cli, database, archive):
     args = run_args(archive, "--target", f"postgres={database}")
     args += ["--hypothesis", "postgres.deadlocks:window_seconds=15,budget_seconds=30"]
-    return subprocess.Popen([cli.command, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [cli.command, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ctrl_c_as_from_a_terminal,
+    )
 
 
 def kernels_of(process_id: int) -> list[str]:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import nbformat
-from conftest import wait_for_a_probe_session
+from conftest import ctrl_c_as_from_a_terminal, wait_for_a_probe_session
 
 from incident_lab import scenarios
 from incident_lab.archive.execute import run_investigation
@@ -204,6 +204,7 @@ def test_ctrl_c_before_the_first_round_ends_still_archives_a_readable_run(databa
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=ctrl_c_as_from_a_terminal,
     )
     wait_for_a_probe_session(database, watcher)
     time.sleep(1)  # inside round 1's 6 s sampling window
